@@ -1,0 +1,1 @@
+"""Demo world: Fashion-MNIST objects composited onto named procedural backgrounds."""

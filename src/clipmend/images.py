@@ -1,0 +1,46 @@
+"""Image references: one string per image, either a file path or ``ARRAY.npy#ROW``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
+
+
+def array_ref(npy_path: str | Path, row: int) -> str:
+    """The reference of row ``row`` of a uint8 (N, H, W, 3) ``.npy`` array."""
+    return f"{npy_path}#{row}"
+
+
+@lru_cache(maxsize=16)
+def _open_array(path: str) -> np.ndarray:
+    return np.load(path, mmap_mode="r")
+
+
+def load_image(ref: str) -> Image.Image:
+    """Load one referenced image as RGB; raise ``ValueError`` naming it when unreadable."""
+    try:
+        if "#" in ref and ref.rsplit("#", 1)[0].endswith(".npy"):
+            path, row = ref.rsplit("#", 1)
+            return Image.fromarray(np.asarray(_open_array(path)[int(row)]), mode="RGB")
+        with Image.open(ref) as image:
+            return image.convert("RGB")
+    except (OSError, UnidentifiedImageError, IndexError, ValueError) as err:
+        raise ValueError(f"cannot read image {ref!r}: {err}") from None
+
+
+def iter_images(refs: Sequence[str], skip_bad: bool = False) -> Iterator[tuple[int, Image.Image]]:
+    """Yield ``(position, image)``; unreadable images raise, or are skipped and logged."""
+    for i, ref in enumerate(refs):
+        try:
+            yield i, load_image(ref)
+        except ValueError as err:
+            if not skip_bad:
+                raise
+            log.warning("skipping unreadable image: %s", err)

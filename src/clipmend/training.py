@@ -1,0 +1,98 @@
+"""Training the demo's own backbones and CLIP from scratch (the demo has no pretrained weights)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from clipmend.features import batched_tensors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainParams:
+    """Optimiser settings for training from scratch."""
+
+    epochs: int = 3
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    batch_size: int = 128
+    seed: int = 0
+
+
+def _preload(refs: Sequence[str], transform) -> torch.Tensor:
+    return torch.cat(list(batched_tensors(refs, transform, 512)))
+
+
+def _schedule(opt: torch.optim.Optimizer, total_steps: int):
+    return torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=max(total_steps, 1), pct_start=0.2)
+
+
+def train_classifier(model: torch.nn.Module, transform, refs: Sequence[str], labels: np.ndarray,
+                     params: TrainParams) -> dict[str, torch.Tensor]:
+    """Train a timm classifier on the referenced images; return its state dict."""
+    torch.manual_seed(params.seed)
+    x = _preload(refs, transform)
+    y = torch.as_tensor(labels, dtype=torch.long)
+    opt = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    steps_per_epoch = -(-len(y) // params.batch_size)
+    sched = _schedule(opt, params.epochs * steps_per_epoch)
+    gen = torch.Generator().manual_seed(params.seed)
+    model.train()
+    for epoch in range(params.epochs):
+        order = torch.randperm(len(y), generator=gen)
+        correct = total = 0
+        for start in tqdm(range(0, len(y), params.batch_size), desc=f"epoch {epoch + 1}", mininterval=5):
+            idx = order[start : start + params.batch_size]
+            logits = model(x[idx])
+            loss = F.cross_entropy(logits, y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            correct += int((logits.argmax(1) == y[idx]).sum())
+            total += len(idx)
+        log.info("epoch %d: train accuracy %.3f", epoch + 1, correct / total)
+    model.eval()
+    return model.state_dict()
+
+
+def train_clip(model, preprocess, tokenizer, refs: Sequence[str], captions: Sequence[str],
+               params: TrainParams) -> dict[str, torch.Tensor]:
+    """Train an open_clip model with its own contrastive loss; return its state dict."""
+    from open_clip.loss import ClipLoss
+
+    torch.manual_seed(params.seed)
+    x = _preload(refs, preprocess)
+    tokens = tokenizer(list(captions))
+    loss_fn = ClipLoss()
+    opt = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    steps_per_epoch = -(-len(x) // params.batch_size)
+    sched = _schedule(opt, params.epochs * steps_per_epoch)
+    gen = torch.Generator().manual_seed(params.seed)
+    model.train()
+    for epoch in range(params.epochs):
+        order = torch.randperm(len(x), generator=gen)
+        total = 0.0
+        for start in tqdm(range(0, len(x), params.batch_size), desc=f"clip epoch {epoch + 1}", mininterval=5):
+            idx = order[start : start + params.batch_size]
+            out = model(x[idx], tokens[idx])
+            if isinstance(out, dict):
+                out = (out["image_features"], out["text_features"], out["logit_scale"])
+            loss = loss_fn(*out[:3])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss) * len(idx)
+        log.info("clip epoch %d: contrastive loss %.3f", epoch + 1, total / len(x))
+    model.eval()
+    return model.state_dict()

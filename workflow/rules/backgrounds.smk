@@ -1,0 +1,66 @@
+"""Uncommon backgrounds per class (LLM), and CLIP's pick of each failure's background."""
+
+
+rule propose_backgrounds:
+    input:
+        classes=rules.prepare_data.output.classes,
+    output:
+        backgrounds="results/{dataset}/backgrounds.json",
+    params:
+        llm=config["llm"],
+    log:
+        "logs/{dataset}/propose_backgrounds.log",
+    resources:
+        mem_mb=2000,
+        runtime=lambda wc, attempt: 30 * attempt,
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/propose_backgrounds.py"
+
+
+rule assign_backgrounds:
+    input:
+        failures=rules.collect_failures.output.failures,
+        backgrounds=rules.propose_backgrounds.output.backgrounds,
+        classes=rules.prepare_data.output.classes,
+        clip_features=rules.clip_debug_features.output.features,
+        weights=get_clip_weights,
+    output:
+        assignments="results/{dataset}/{model}/assignments.parquet",
+    params:
+        arch=config["clip"]["arch"],
+        weights=config["clip"]["weights"],
+        prompt=get_config("clip", "prompt"),
+        device=config["device"],
+    log:
+        "logs/{dataset}/{model}/assign_backgrounds.log",
+    resources:
+        mem_mb=2000,
+        runtime=lambda wc, attempt: 20 * attempt,
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/assign_backgrounds.py"
+
+
+rule assignment_accuracy:
+    input:
+        index=rules.prepare_data.output.index,
+        assignments=expand(
+            "results/{{dataset}}/{model}/assignments.parquet", model=MODELS
+        ),
+    output:
+        table=report(
+            "results/{dataset}/clip_assignment_accuracy.csv",
+            category="CLIP background assignment",
+        ),
+    params:
+        models=MODELS,
+    log:
+        "logs/{dataset}/assignment_accuracy.log",
+    localrule: True
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/assignment_accuracy.py"

@@ -1,0 +1,73 @@
+"""Features of every image, computed once per model; the debug-set failures."""
+
+
+rule extract_features:
+    input:
+        index=rules.prepare_data.output.index,
+        classes=rules.prepare_data.output.classes,
+        weights=get_model_weights,
+    output:
+        features="results/{dataset}/{model}/features.parquet",
+        classifier="results/{dataset}/{model}/classifier.pt",
+    params:
+        model=get_model_entry,
+        batch_size=config["features"]["batch_size"],
+        device=config["device"],
+    threads: 1
+    log:
+        "logs/{dataset}/{model}/extract_features.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/{model}/extract_features.tsv"
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=lambda wc, attempt: 60 * attempt,
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/extract_features.py"
+
+
+rule collect_failures:
+    input:
+        features=rules.extract_features.output.features,
+        classifier=rules.extract_features.output.classifier,
+    output:
+        failures="results/{dataset}/{model}/failures.parquet",
+    params:
+        seed=config["failures"]["split_seed"],
+    log:
+        "logs/{dataset}/{model}/collect_failures.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/collect_failures.py"
+
+
+rule clip_debug_features:
+    input:
+        index=rules.prepare_data.output.index,
+        weights=get_clip_weights,
+    output:
+        features="results/{dataset}/clip/debug_features.parquet",
+    params:
+        arch=config["clip"]["arch"],
+        weights=config["clip"]["weights"],
+        batch_size=config["features"]["batch_size"],
+        device=config["device"],
+    threads: 1
+    log:
+        "logs/{dataset}/clip_debug_features.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/clip_debug_features.tsv"
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=lambda wc, attempt: 60 * attempt,
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/clip_debug_features.py"

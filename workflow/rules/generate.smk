@@ -1,0 +1,52 @@
+"""Generated debug_train sets: top-k CLIP backgrounds per class, and the random baseline."""
+
+
+rule generate_images:
+    input:
+        assignments=rules.assign_backgrounds.output.assignments,
+        classes=rules.prepare_data.output.classes,
+    output:
+        individual="results/{dataset}/{model}/images/individual.parquet",
+        random="results/{dataset}/{model}/images/random.parquet",
+    params:
+        generator=config["generator"],
+        store="results/{dataset}/image_store",
+    threads: 1
+    log:
+        "logs/{dataset}/{model}/generate_images.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/{model}/generate_images.tsv"
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=lambda wc, attempt: 60 * attempt,
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/generate_images.py"
+
+
+rule generated_features:
+    input:
+        manifest="results/{dataset}/{model}/images/{gset}.parquet",
+        classes=rules.prepare_data.output.classes,
+        weights=get_model_weights,
+    output:
+        features="results/{dataset}/{model}/gen_features/{gset}.parquet",
+    params:
+        model=get_model_entry,
+        batch_size=config["features"]["batch_size"],
+        device=config["device"],
+    threads: 1
+    log:
+        "logs/{dataset}/{model}/generated_features_{gset}.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/{model}/generated_features_{gset}.tsv"
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=lambda wc, attempt: 30 * attempt,
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/extract_generated_features.py"

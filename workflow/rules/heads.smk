@@ -1,0 +1,44 @@
+"""Linear heads retrained with generated data, and accuracy tables."""
+
+
+rule debug_heads:
+    input:
+        features=rules.extract_features.output.features,
+        classifier=rules.extract_features.output.classifier,
+        failures=rules.collect_failures.output.failures,
+        individual="results/{dataset}/{model}/gen_features/individual.parquet",
+        random="results/{dataset}/{model}/gen_features/random.parquet",
+        classes=rules.prepare_data.output.classes,
+    output:
+        head="results/{dataset}/{model}/head.pt",
+        metrics="results/{dataset}/{model}/metrics.csv",
+    params:
+        head=config["head"],
+        family=get_family,
+    threads: 1
+    log:
+        "logs/{dataset}/{model}/debug_heads.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/{model}/debug_heads.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=lambda wc, attempt: 30 * attempt,
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/debug_heads.py"
+
+
+rule collect_metrics:
+    input:
+        expand("results/{{dataset}}/{model}/metrics.csv", model=MODELS),
+    output:
+        metrics=report("results/{dataset}/metrics.csv", category="Accuracy"),
+        summary=report("results/{dataset}/summary.csv", category="Accuracy"),
+    log:
+        "logs/{dataset}/collect_metrics.log",
+    localrule: True
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/collect_metrics.py"

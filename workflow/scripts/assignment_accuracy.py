@@ -1,0 +1,12 @@
+"""How often CLIP's assigned background is the failure's true background, per model."""
+
+import pandas as pd
+
+from clipmend.assign import assignment_accuracy
+from clipmend.io import write_csv
+from clipmend.logs import to_file
+
+to_file(snakemake.log[0])
+index = pd.read_parquet(snakemake.input.index, columns=["id", "background"])
+tables = {m: pd.read_parquet(p) for m, p in zip(snakemake.params.models, snakemake.input.assignments)}
+write_csv(assignment_accuracy(tables, index), snakemake.output.table)
