@@ -160,7 +160,7 @@ def test_an_answer_with_nothing_usable_is_an_error_naming_the_class():
         propose_backgrounds(backend, ["sea lion", "croquet ball"], PROMPT)
     message = str(err.value)
     assert "'croquet ball'" in message and "sea lion" not in message
-    assert "I'm sorry" in message and "llm.fallback_backgrounds" in message
+    assert "I'm sorry" in message and "llm.fallback" in message
 
 
 def test_the_fallback_is_used_and_logged_for_an_unusable_answer(caplog):

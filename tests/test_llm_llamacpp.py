@@ -82,9 +82,12 @@ def llamacpp_server(tmp_path_factory):
     """Start `python -m llama_cpp.server` on a free port; yield its base_url; always stop it."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("llamacpp") / "server.log"
+    # One thread: llama.cpp's threads spin-wait on each other, which is ~10x slower on a
+    # busy 2-core machine; a 135M model needs no more.
     command = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(_gguf_path()),
-        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "2",
+        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024",
+        "--n_threads", "1", "--n_threads_batch", "1",
     ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -110,7 +113,9 @@ def _backend(base_url: str, cache_dir: Path, **options) -> OpenAIBackend:
     return OpenAIBackend(**settings)
 
 
-def test_real_model_answers_parse_or_fail_naming_the_class(llamacpp_server, tmp_path, monkeypatch):
+def test_real_model_answers_parse_or_fail_naming_the_class(
+    llamacpp_server, tmp_path, monkeypatch
+):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     backend = _backend(llamacpp_server, tmp_path / "cache")
     answers = backend.ask(CLASSES, PROMPT)
@@ -144,5 +149,6 @@ def test_second_run_is_served_from_the_cache(llamacpp_server, tmp_path):
 def test_a_prompt_longer_than_the_context_is_a_clear_error(llamacpp_server, tmp_path):
     too_long = "{class_name} " + "word " * 2000
     backend = _backend(llamacpp_server, None)
-    with pytest.raises(LLMRequestError, match=r"class 'sea lion'.*'smollm2-135m'"):
+    with pytest.raises(LLMRequestError, match=r"class 'sea lion'.*'smollm2-135m'") as err:
         backend.ask(["sea lion"], too_long)
+    print(f"--- error for a too-long prompt: {err.value}")

@@ -232,7 +232,7 @@ def test_permanent_client_error_fails_at_once_with_a_clear_message(server, make_
 
 def test_unknown_model_404_names_the_settings_to_check(server, make_backend):
     server.script("cat", {"status": 404, "message": "model 'nope' not found"})
-    with pytest.raises(LLMRequestError, match=r"HTTP 404.*check llm.model and llm.base_url"):
+    with pytest.raises(LLMRequestError, match=r"HTTP 404.*check llm.options.model and .*base_url"):
         make_backend(model="nope").ask(["cat"], PROMPT)
     assert len(server.requests) == 1
 
@@ -246,7 +246,7 @@ def test_slow_server_times_out_retries_then_fails_clearly(server, make_backend):
     assert time.monotonic() - started < 1.5
     message = str(err.value)
     assert "'cat'" in message and "after 2 attempts" in message
-    assert "no answer within llm.timeout=0.3 s" in message
+    assert "no answer within llm.options.timeout=0.3 s" in message
     assert len(server.requests) == 2
 
 
@@ -361,7 +361,7 @@ def test_missing_key_for_the_official_api_names_the_env_var(monkeypatch):
     ],
 )
 def test_bad_options_are_clear_errors(make_backend, option, value):
-    with pytest.raises(ValueError, match=rf"llm\.{option} must be .*got {value!r}"):
+    with pytest.raises(ValueError, match=rf"llm\.options\.{option} must be .*got {value!r}"):
         make_backend(**{option: value})
 
 

@@ -34,7 +34,7 @@ def test_json_lists(text, expected):
     [
         ('["desert", "caves", "under', ["desert", "caves"]),
         ('[\n  "desert",\n  "polar ice caps",\n  "volcanic ar', ["desert", "polar ice caps"]),
-        ('Here you go: ["a \\"busy\\" street", "subway tunnel', ['a "busy" street']),
+        ('Here you go: ["a \\"busy\\" street", "subway tunnel', ["a busy street"]),
         ('```json\n["kitchen",\n"library",', ["kitchen", "library"]),
     ],
 )
@@ -149,6 +149,20 @@ def test_order_is_kept():
     assert parse_backgrounds("- zebra crossing\n- attic\n- mall") == [
         "zebra crossing", "attic", "mall"
     ]
+
+
+def test_prose_answer_takes_the_most_list_like_sentence():
+    text = (
+        "The Siberian husky is a breed of dog that originated in Siberia. While they are not "
+        "native to the tropics, they have adapted. They are rarely seen in places like deserts, "
+        "rain forests or busy airports."
+    )
+    assert parse_backgrounds(text) == ["deserts", "rain forests", "busy airports"]
+
+
+def test_unbalanced_quotes_are_removed():
+    text = '1. The "Croque de la Chasse" - a French game.\n2. "Ice rink'
+    assert parse_backgrounds(text) == ["The Croque de la Chasse", "Ice rink"]
 
 
 def test_messy_small_model_answer():

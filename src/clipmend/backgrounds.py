@@ -121,7 +121,7 @@ def propose_backgrounds(
         if not backgrounds and fallback:
             log.warning(
                 "llm gave no usable background for class %r (raw answer %r); "
-                "using llm.fallback_backgrounds",
+                "using llm.fallback",
                 class_name, answer.raw[:200],
             )
             backgrounds = dedupe_backgrounds(fallback, embed, threshold)
@@ -134,7 +134,7 @@ def propose_backgrounds(
         raise ValueError(
             f"llm backend {backend.name!r} gave no usable background for class "
             f"{'; '.join(failed)}. Check the model and prompt, or set "
-            "llm.fallback_backgrounds to a list of backgrounds to use instead."
+            "llm.fallback to a list of backgrounds to use instead."
         )
     return {
         "prompt": prompt,

@@ -34,7 +34,9 @@ _INTRO = re.compile(
     r"uncommon backgrounds?\b|backgrounds?\b|these\s+(?:are|include))",
     re.IGNORECASE,
 )
-_NOT_IN_A_PLACE_NAME = frozenset("i i'm you we me my cannot can't sorry".split())
+_NOT_IN_A_PLACE_NAME = frozenset(
+    "i i'm you we me my they them he she it it's which who have has had cannot can't sorry".split()
+)
 _EDGE_JUNK = " \t\"'`*_“”‘’«».,;:!?#>[]{}"
 
 
@@ -110,17 +112,24 @@ def _list_items(text: str) -> list[str]:
 
 
 def _comma_items(text: str) -> list[str]:
-    """Split prose like 'They appear in deserts, caves and ice.' into its items."""
+    """Items of prose like 'They appear in deserts, caves and ice.': its most list-like sentence."""
     if ":" in text:
         text = text.split(":", 1)[1]
     sentences = re.split(r"(?<=[.!?])\s+", text.strip())
-    sentence = max(sentences, key=lambda s: len(re.findall(r"[,;]", s)))
+    return max((_sentence_items(s) for s in sentences), key=_count_usable)
+
+
+def _sentence_items(sentence: str) -> list[str]:
+    """Split one sentence at commas, semicolons and a final 'and'/'or'; drop lead-ins."""
     parts = [p.strip() for p in re.split(r"[,;]", sentence)]
     if len(parts) > 1:
         parts[-1:] = re.split(r"^(?:and|or)\s+|\s+(?:and|or)\s+", parts[-1])
-    if len(parts[0].split()) > MAX_WORDS // 2:
-        parts[0] = _LEAD_IN.sub("", parts[0])
-    return [_head(p) for p in parts]
+    return [_head(_LEAD_IN.sub("", p) if len(p.split()) > MAX_WORDS // 2 else p) for p in parts]
+
+
+def _count_usable(items: list[str]) -> int:
+    """How many items would survive cleaning and the junk filter."""
+    return sum(_usable(_clean(item)) for item in items)
 
 
 def _head(item: str, at_comma: bool = True) -> str:
@@ -134,8 +143,8 @@ def _head(item: str, at_comma: bool = True) -> str:
 
 
 def _clean(phrase: str) -> str:
-    """Drop markdown, quotes and punctuation at the ends and collapse whitespace."""
-    phrase = phrase.replace("**", "").replace("`", "")
+    """Drop markdown, double quotes and punctuation at the ends; collapse whitespace."""
+    phrase = re.sub(r"\*\*|`|[\"“”]", "", phrase)
     return " ".join(phrase.split()).strip(_EDGE_JUNK).strip()
 
 

@@ -33,6 +33,8 @@ rule assign_backgrounds:
         weights=config["clip"]["weights"],
         prompt=get_config("clip", "prompt"),
         device=config["device"],
+    group:
+        "debug"
     log:
         "logs/{dataset}/{model}/assign_backgrounds.log",
     resources:

@@ -14,6 +14,8 @@ rule extract_features:
         batch_size=config["features"]["batch_size"],
         device=config["device"],
     threads: 1
+    group:
+        "features"
     log:
         "logs/{dataset}/{model}/extract_features.log",
     benchmark:
@@ -36,6 +38,8 @@ rule collect_failures:
         failures="results/{dataset}/{model}/failures.parquet",
     params:
         seed=config["failures"]["split_seed"],
+    group:
+        "features"
     log:
         "logs/{dataset}/{model}/collect_failures.log",
     resources:

@@ -12,6 +12,8 @@ rule generate_images:
         generator=config["generator"],
         store="results/{dataset}/image_store",
     threads: 1
+    group:
+        "debug"
     log:
         "logs/{dataset}/{model}/generate_images.log",
     benchmark:
@@ -38,6 +40,8 @@ rule generated_features:
         batch_size=config["features"]["batch_size"],
         device=config["device"],
     threads: 1
+    group:
+        "debug"
     log:
         "logs/{dataset}/{model}/generated_features_{gset}.log",
     benchmark:

@@ -16,6 +16,8 @@ rule debug_heads:
         head=config["head"],
         family=get_family,
     threads: 1
+    group:
+        "debug"
     log:
         "logs/{dataset}/{model}/debug_heads.log",
     benchmark:
