@@ -20,11 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
+import torch
 
-from clipmend.generate import ImageRequest, create_generator  # noqa: E402
-from clipmend.generate_diffusers import DiffusersGenerator  # noqa: E402
-from tests.tiny_diffusion import build_tiny_pipeline  # noqa: E402
+from clipmend.generate import ImageRequest, create_generator
+from clipmend.generate_diffusers import DiffusersGenerator
+from tests.tiny_diffusion import build_tiny_pipeline
 
 BATCH_SIZES = (1, 4, 8)
 
@@ -44,7 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def requests(n: int) -> list[ImageRequest]:
     """``n`` distinct prompts and seeds."""
-    return [ImageRequest("dog", 0, f"scene {i}", f"a photo of a dog in scene {i}", i) for i in range(n)]
+    return [
+        ImageRequest("dog", 0, f"scene {i}", f"a photo of a dog in scene {i}", i) for i in range(n)
+    ]
 
 
 def seconds_for(generator: DiffusersGenerator, batch: list[ImageRequest], repeats: int) -> float:
@@ -63,8 +65,12 @@ def seconds_for(generator: DiffusersGenerator, batch: list[ImageRequest], repeat
 def measure(model: str, args: argparse.Namespace) -> tuple[DiffusersGenerator, list[tuple]]:
     """(batch size, seconds, images per second) for each batch size, one loaded pipeline."""
     generator = create_generator(
-        "diffusers", model=model, device=args.device, steps=args.steps,
-        height=args.size, width=args.size,
+        "diffusers",
+        model=model,
+        device=args.device,
+        steps=args.steps,
+        height=args.size,
+        width=args.size,
     )
     batch = requests(args.n)
     rows = []
@@ -79,9 +85,11 @@ def print_table(generator: DiffusersGenerator, rows: list[tuple], args: argparse
     """The figures, with the speed-up over batch size 1."""
     where = torch.cuda.get_device_name() if generator.device.startswith("cuda") else "cpu"
     model = args.model or "tiny random SD pipeline"
-    print(f"model {model} on {where} ({generator.dtype}, {torch.get_num_threads()} "
-          f"CPU threads), {args.size}x{args.size} px, {args.steps} steps, "
-          f"guidance {generator.guidance}, {args.n} images, best of {args.repeats}")
+    print(
+        f"model {model} on {where} ({generator.dtype}, {torch.get_num_threads()} "
+        f"CPU threads), {args.size}x{args.size} px, {args.steps} steps, "
+        f"guidance {generator.guidance}, {args.n} images, best of {args.repeats}"
+    )
     print(f"{'batch':>5} {'seconds':>8} {'images/s':>9} {'vs batch 1':>10}")
     reference = rows[0][2]
     for batch_size, seconds, rate in rows:

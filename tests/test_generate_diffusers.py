@@ -182,7 +182,7 @@ def test_pixel_options_change_identity_and_images(
 ) -> None:
     changed = make(tiny_model, **option)
     request = requests(1)[0]
-    (key, value), = option.items()
+    ((key, value),) = option.items()
     assert changed.identity() == {**generator.identity(), key: value}
     assert image_key(changed.identity(), request) != image_key(generator.identity(), request)
     new, old = next(changed.generate([request])), next(generator.generate([request]))
@@ -196,7 +196,9 @@ def test_scheduler_option_swaps_the_scheduler(tiny_model: Path) -> None:
 
 def test_identity_ignores_device_and_batch_size(tiny_model: Path) -> None:
     assert make(tiny_model, batch_size=1).identity() == make(tiny_model, batch_size=16).identity()
-    assert make(tiny_model, device="auto", dtype="float32").identity() == make(tiny_model).identity()
+    assert (
+        make(tiny_model, device="auto", dtype="float32").identity() == make(tiny_model).identity()
+    )
 
 
 @pytest.mark.parametrize(

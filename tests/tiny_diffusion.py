@@ -12,7 +12,9 @@ import gzip
 import importlib.util
 from pathlib import Path
 
-import clipmend  # noqa: F401  (torchvision fix before diffusers/transformers import it)
+import clipmend  # noqa: F401  (its torchvision fix must run before diffusers imports torchvision)
+
+# isort: split
 import torch
 from diffusers import (
     AutoencoderKL,
@@ -47,7 +49,8 @@ def build_tiny_pipeline(path: str | Path, seed: int = 0) -> Path:
 
 def tiny_tokenizer() -> CLIPTokenizer:
     """CLIP's tokenizer (vocabulary and merges as in SD v1.5), built from open_clip's BPE file."""
-    lines = gzip.open(_bpe_file(), "rt", encoding="utf-8").read().split("\n")
+    with gzip.open(_bpe_file(), "rt", encoding="utf-8") as bpe:
+        lines = bpe.read().split("\n")
     merges = [tuple(line.split()) for line in lines[1 : CLIP_MERGES + 1]]
     chars = _byte_chars()
     vocab = chars + [c + "</w>" for c in chars] + ["".join(m) for m in merges]

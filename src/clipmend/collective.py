@@ -18,8 +18,17 @@ import pandas as pd
 from clipmend.metrics import COLUMNS, SPLITS, accuracy
 
 STRATEGIES = ("collective_family", "collective_single")
-MATRIX_COLUMNS = ["dataset", "target", "target_family", "source", "source_kind", "source_family",
-                  "split", "accuracy", "n"]
+MATRIX_COLUMNS = [
+    "dataset",
+    "target",
+    "target_family",
+    "source",
+    "source_kind",
+    "source_family",
+    "split",
+    "accuracy",
+    "n",
+]
 
 
 @dataclass(frozen=True)
@@ -46,23 +55,29 @@ def family_sources(models_cfg: Mapping[str, Mapping[str, Any]]) -> dict[str, lis
     return families
 
 
-def representatives(models_cfg: Mapping[str, Mapping[str, Any]],
-                    chosen: Mapping[str, str] | None = None) -> dict[str, str]:
+def representatives(
+    models_cfg: Mapping[str, Mapping[str, Any]], chosen: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Each family's representative for type 2: the configured one, else its first member."""
     members = family_sources(models_cfg)
     chosen = dict(chosen or {})
     unknown = sorted(set(chosen) - set(members))
     if unknown:
-        raise ValueError(f"representatives given for unknown families {unknown}; families: {list(members)}")
+        raise ValueError(
+            f"representatives given for unknown families {unknown}; families: {list(members)}"
+        )
     for family, model in chosen.items():
         if model not in members[family]:
-            raise ValueError(f"representative {model!r} of family {family!r} is not one of its "
-                             f"members {members[family]}")
+            raise ValueError(
+                f"representative {model!r} of family {family!r} is not one of its "
+                f"members {members[family]}"
+            )
     return {family: chosen.get(family, models[0]) for family, models in members.items()}
 
 
-def pool_assignments(assignments_by_model: Mapping[str, pd.DataFrame], members: Sequence[str],
-                     strict: bool = True) -> pd.DataFrame:
+def pool_assignments(
+    assignments_by_model: Mapping[str, pd.DataFrame], members: Sequence[str], strict: bool = True
+) -> pd.DataFrame:
     """The members' debug_seed assignments stacked, with a ``model`` column.
 
     An image that fails for several members counts once per member, so backgrounds the
@@ -72,7 +87,9 @@ def pool_assignments(assignments_by_model: Mapping[str, pd.DataFrame], members: 
     """
     missing = [m for m in members if m not in assignments_by_model]
     if missing:
-        raise ValueError(f"no assignments for members {missing}; have {sorted(assignments_by_model)}")
+        raise ValueError(
+            f"no assignments for members {missing}; have {sorted(assignments_by_model)}"
+        )
     if not members:
         raise ValueError("a family needs at least one member to pool")
     tables = [assignments_by_model[m].assign(model=m) for m in members]
@@ -86,30 +103,51 @@ def pool_assignments(assignments_by_model: Mapping[str, pd.DataFrame], members: 
 def matrix_sources(models_cfg: Mapping[str, Mapping[str, Any]]) -> list[Source]:
     """All sources of the matrix: every model's individual set, then every family's pooled set."""
     members = family_sources(models_cfg)
-    return ([Source(m, "model", str(entry["family"])) for m, entry in models_cfg.items()]
-            + [Source(f, "family", f) for f in members])
+    return [Source(m, "model", str(entry["family"])) for m, entry in models_cfg.items()] + [
+        Source(f, "family", f) for f in members
+    ]
 
 
 def strategy_sources(target: str, family: str, reps: Mapping[str, str]) -> dict[str, Source]:
     """Which source set each strategy trains ``target``'s head with."""
     if family not in reps:
         raise ValueError(f"no representative for family {family!r}; have {sorted(reps)}")
-    return {"individual": Source(target, "model", family),
-            "collective_family": Source(family, "family", family),
-            "collective_single": Source(reps[family], "model", family)}
+    return {
+        "individual": Source(target, "model", family),
+        "collective_family": Source(family, "family", family),
+        "collective_single": Source(reps[family], "model", family),
+    }
 
 
-def matrix_rows(dataset: str, target: str, family: str, predictions: Mapping[Source, np.ndarray],
-                labels: np.ndarray, sets: Mapping[str, np.ndarray]) -> pd.DataFrame:
+def matrix_rows(
+    dataset: str,
+    target: str,
+    family: str,
+    predictions: Mapping[Source, np.ndarray],
+    labels: np.ndarray,
+    sets: Mapping[str, np.ndarray],
+) -> pd.DataFrame:
     """One row per (source, split): accuracy of ``target``'s head trained with that source's set."""
-    rows = [(dataset, target, family, src.name, src.kind, src.family, split,
-             accuracy(pred[sets[split]], labels[sets[split]]), len(sets[split]))
-            for src, pred in predictions.items() for split in SPLITS]
+    rows = [
+        (
+            dataset,
+            target,
+            family,
+            src.name,
+            src.kind,
+            src.family,
+            split,
+            accuracy(pred[sets[split]], labels[sets[split]]),
+            len(sets[split]),
+        )
+        for src, pred in predictions.items()
+        for split in SPLITS
+    ]
     return pd.DataFrame(rows, columns=MATRIX_COLUMNS)
 
 
 def collective_metrics(matrix: pd.DataFrame, reps: Mapping[str, str]) -> pd.DataFrame:
-    """The collective_family and collective_single rows (long metrics format) read off the matrix."""
+    """The collective_family and collective_single rows (long metrics format) of the matrix."""
     parts = []
     for (target, family), rows in matrix.groupby(["target", "target_family"], sort=False):
         sources = strategy_sources(target, family, reps)
@@ -117,28 +155,41 @@ def collective_metrics(matrix: pd.DataFrame, reps: Mapping[str, str]) -> pd.Data
             src = sources[strategy]
             hit = rows[(rows["source"] == src.name) & (rows["source_kind"] == src.kind)]
             if hit.empty:
-                raise ValueError(f"the matrix has no {src.label!r} source for target {target!r} "
-                                 f"({strategy})")
+                raise ValueError(
+                    f"the matrix has no {src.label!r} source for target {target!r} ({strategy})"
+                )
             parts.append(hit.assign(model=target, family=family, strategy=strategy))
     if not parts:
         raise ValueError("the matrix has no rows")
     return pd.concat(parts, ignore_index=True)[COLUMNS]
 
 
-def resolved_overlap(pred_individual: np.ndarray, pred_collective: np.ndarray, labels: np.ndarray,
-                     heldout_idx: np.ndarray) -> float:
-    """Share of the heldout failures individual debugging fixes that collective debugging fixes too."""
+def resolved_overlap(
+    pred_individual: np.ndarray,
+    pred_collective: np.ndarray,
+    labels: np.ndarray,
+    heldout_idx: np.ndarray,
+) -> float:
+    """Share of heldout failures fixed by individual debugging that collective also fixes."""
     fixed = pred_individual[heldout_idx] == labels[heldout_idx]
     both = fixed & (pred_collective[heldout_idx] == labels[heldout_idx])
     return float(both.sum() / fixed.sum()) if fixed.any() else float("nan")
 
 
-def resolution_rows(dataset: str, model: str, family: str, predictions: Mapping[str, np.ndarray],
-                    labels: np.ndarray, heldout_idx: np.ndarray,
-                    reference: str = "individual") -> pd.DataFrame:
-    """Per strategy besides ``reference``: heldout failures each fixes, both fix, and the overlap share."""
+def resolution_rows(
+    dataset: str,
+    model: str,
+    family: str,
+    predictions: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    heldout_idx: np.ndarray,
+    reference: str = "individual",
+) -> pd.DataFrame:
+    """Per strategy but ``reference``: heldout failures it fixes, both fix, and the overlap."""
     if reference not in predictions:
-        raise ValueError(f"no predictions for reference strategy {reference!r}; have {sorted(predictions)}")
+        raise ValueError(
+            f"no predictions for reference strategy {reference!r}; have {sorted(predictions)}"
+        )
     ref = predictions[reference]
     fixed_ref = int(np.sum(ref[heldout_idx] == labels[heldout_idx]))
     rows = []
@@ -147,38 +198,71 @@ def resolution_rows(dataset: str, model: str, family: str, predictions: Mapping[
             continue
         fixed = pred[heldout_idx] == labels[heldout_idx]
         both = int(np.sum(fixed & (ref[heldout_idx] == labels[heldout_idx])))
-        rows.append((dataset, model, family, strategy, len(heldout_idx), fixed_ref, int(fixed.sum()), both,
-                     resolved_overlap(ref, pred, labels, heldout_idx)))
-    return pd.DataFrame(rows, columns=["dataset", "model", "family", "strategy", "n_heldout",
-                                       "resolved_reference", "resolved", "resolved_both", "overlap"])
+        rows.append(
+            (
+                dataset,
+                model,
+                family,
+                strategy,
+                len(heldout_idx),
+                fixed_ref,
+                int(fixed.sum()),
+                both,
+                resolved_overlap(ref, pred, labels, heldout_idx),
+            )
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "dataset",
+            "model",
+            "family",
+            "strategy",
+            "n_heldout",
+            "resolved_reference",
+            "resolved",
+            "resolved_both",
+            "overlap",
+        ],
+    )
 
 
 def overlap_summary(resolution: pd.DataFrame) -> pd.DataFrame:
-    """Per data set and strategy: the overlap pooled over models, and its mean and minimum per model."""
+    """Per data set and strategy: the overlap pooled over models, and its per-model mean, min."""
     grouped = resolution.groupby(["dataset", "strategy"], sort=False)
     sums = grouped[["resolved_reference", "resolved_both"]].sum()
-    out = pd.DataFrame({
-        "models": grouped.size(),
-        "pooled": sums["resolved_both"] / sums["resolved_reference"].where(sums["resolved_reference"] > 0),
-        "mean": grouped["overlap"].mean(),
-        "min": grouped["overlap"].min(),
-    })
+    out = pd.DataFrame(
+        {
+            "models": grouped.size(),
+            "pooled": sums["resolved_both"]
+            / sums["resolved_reference"].where(sums["resolved_reference"] > 0),
+            "mean": grouped["overlap"].mean(),
+            "min": grouped["overlap"].min(),
+        }
+    )
     return out.reset_index()
 
 
-def relative_accuracy(metrics: pd.DataFrame, split: str = "debug_heldout", reference: str = "individual",
-                      strategies: Sequence[str] = STRATEGIES) -> pd.DataFrame:
-    """Per model and collective strategy: its accuracy over ``reference``'s on ``split`` (NaN if 0)."""
+def relative_accuracy(
+    metrics: pd.DataFrame,
+    split: str = "debug_heldout",
+    reference: str = "individual",
+    strategies: Sequence[str] = STRATEGIES,
+) -> pd.DataFrame:
+    """Per model and collective strategy: its accuracy over ``reference``'s on ``split``."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid: {list(SPLITS)}")
     rows = metrics[metrics["split"] == split]
     wanted = [reference, *strategies]
     absent = [s for s in wanted if s not in set(rows["strategy"])]
     if absent:
-        raise ValueError(f"metrics have no {split} rows for strategies {absent}; "
-                         f"have {sorted(set(rows['strategy']))}")
-    table = rows.pivot_table(index=["dataset", "model", "family"], columns="strategy",
-                             values="accuracy", sort=False)
+        raise ValueError(
+            f"metrics have no {split} rows for strategies {absent}; "
+            f"have {sorted(set(rows['strategy']))}"
+        )
+    table = rows.pivot_table(
+        index=["dataset", "model", "family"], columns="strategy", values="accuracy", sort=False
+    )
     ref = table[reference]
     out = []
     for strategy in strategies:

@@ -4,6 +4,8 @@ An index is a table with one row per image: ``id, split, label, class_name, imag
 (an image reference, see ``clipmend.images``) and, where known, ``background``.
 Splits: ``train`` (original training data for heads), ``val`` (the debug set),
 ``test``; the demo adds ``clip`` (captioned data for training its CLIP).
+Builders: ``demo`` here, ``imagefolder`` and ``imagenet`` in ``clipmend.datasets_files``,
+``cifar10`` and ``cifar100`` in ``clipmend.datasets_cifar``.
 """
 
 from __future__ import annotations
@@ -37,8 +39,14 @@ def register_dataset(kind: str) -> Callable[[Builder], Builder]:
     return wrap
 
 
+def _import_builders() -> None:
+    # builders in other modules register themselves on import
+    from clipmend import datasets_cifar, datasets_files  # noqa: F401
+
+
 def prepare_dataset(kind: str, out_dir: str | Path, options: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str]]:
     """Build data set ``kind`` into ``out_dir``; return its index and class names."""
+    _import_builders()
     if kind not in DATASETS:
         raise ValueError(f"unknown dataset kind {kind!r}; valid: {sorted(DATASETS)}")
     index, classes = DATASETS[kind](Path(out_dir), **options)

@@ -6,8 +6,8 @@ network; a model that is neither local nor cached fails at once, naming the mode
 the hub is unreachable or ``HF_HUB_OFFLINE=1`` (instead of half a minute of retries).
 
 Every image gets its own CPU ``torch.Generator`` seeded with the request's seed, so its
-starting noise depends neither on its batch mates nor on the device. Batched images
-match images generated alone up to float rounding (at most a step or two of 255).
+starting noise depends neither on its batch mates nor on the device. On the CPU, batched
+images match images generated alone up to float rounding (at most 2 of 255 per pixel).
 
 The safety checker is whatever the pipeline ships: SD v1.5 from the hub has one (flagged
 images come back black and are logged as a warning); pipelines saved without one, such
@@ -26,6 +26,8 @@ from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 import torch
+from huggingface_hub import constants, try_to_load_from_cache
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 from PIL import Image
 
 from clipmend.generate import ImageRequest, register_generator
@@ -61,9 +63,13 @@ class DiffusersGenerator:
     def __post_init__(self) -> None:
         self.device = _resolve_device(self.device)
         self.dtype = _resolve_dtype(self.dtype, self.device)
+        self.guidance = float(self.guidance)
         for key in ("steps", "height", "width", "batch_size"):
-            if int(getattr(self, key)) < 1:
-                raise ValueError(f"diffusers generator: {key} must be >= 1, got {getattr(self, key)!r}")
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"diffusers generator: {key} must be an integer >= 1, got {value!r}"
+                )
 
     def identity(self) -> dict[str, Any]:
         """The settings that determine the pixels (not device or batch size)."""
@@ -71,19 +77,18 @@ class DiffusersGenerator:
             "model": self.model,
             "pipeline": self.pipeline,
             "scheduler": self.scheduler or "default",
-            "steps": int(self.steps),
-            "guidance": float(self.guidance),
-            "height": int(self.height),
-            "width": int(self.width),
+            "steps": self.steps,
+            "guidance": self.guidance,
+            "height": self.height,
+            "width": self.width,
             "negative_prompt": self.negative_prompt,
             "dtype": self.dtype,
         }
 
     def generate(self, requests: Sequence[ImageRequest]) -> Iterator[Image.Image]:
         """Yield one image per request, in order, ``batch_size`` prompts per pipeline call."""
-        pipe = self.load()
         for start in range(0, len(requests), self.batch_size):
-            yield from self._generate_batch(pipe, requests[start : start + self.batch_size])
+            yield from self._generate_batch(self.load(), requests[start : start + self.batch_size])
 
     def load(self) -> Any:
         """The diffusers pipeline, loaded and moved to the device on the first call."""
@@ -95,9 +100,9 @@ class DiffusersGenerator:
         pipeline_cls = pipeline_class(self.pipeline)
         scheduler_cls = scheduler_class(self.scheduler) if self.scheduler else None
         source, local_only = locate_model(self.model)
-        from huggingface_hub import constants
-
-        log.info("loading %s from %s on %s (%s)", pipeline_cls.__name__, source, self.device, self.dtype)
+        log.info(
+            "loading %s from %s on %s (%s)", pipeline_cls.__name__, source, self.device, self.dtype
+        )
         try:
             pipe = pipeline_cls.from_pretrained(
                 source,
@@ -118,10 +123,10 @@ class DiffusersGenerator:
         options: dict[str, Any] = {
             "prompt": [r.prompt for r in batch],
             "generator": [torch.Generator("cpu").manual_seed(r.seed) for r in batch],
-            "num_inference_steps": int(self.steps),
-            "guidance_scale": float(self.guidance),
-            "height": int(self.height),
-            "width": int(self.width),
+            "num_inference_steps": self.steps,
+            "guidance_scale": self.guidance,
+            "height": self.height,
+            "width": self.width,
             "output_type": "pil",
         }
         if self.negative_prompt:
@@ -138,7 +143,7 @@ def pipeline_class(name: str) -> Any:
     if name == "auto":
         return diffusers.AutoPipelineForText2Image
     cls = getattr(diffusers, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, diffusers.DiffusionPipeline)):
+    if not _is_subclass(cls, diffusers.DiffusionPipeline):
         raise ValueError(
             f"unknown diffusers pipeline {name!r}; valid: 'auto' or a diffusers pipeline class "
             "such as 'StableDiffusionPipeline' or 'StableDiffusionXLPipeline'"
@@ -151,16 +156,19 @@ def scheduler_class(name: str) -> Any:
     import diffusers
 
     cls = getattr(diffusers, name, None)
-    if not _is_scheduler(cls):
-        valid = sorted(n for n in dir(diffusers) if n.endswith("Scheduler") and _is_scheduler(getattr(diffusers, n)))
+    if not _is_subclass(cls, diffusers.SchedulerMixin):
+        valid = [
+            n
+            for n in sorted(dir(diffusers))
+            if n.endswith("Scheduler")
+            and _is_subclass(getattr(diffusers, n), diffusers.SchedulerMixin)
+        ]
         raise ValueError(f"unknown diffusers scheduler {name!r}; valid: {valid}")
     return cls
 
 
-def _is_scheduler(cls: Any) -> bool:
-    from diffusers import SchedulerMixin
-
-    return isinstance(cls, type) and issubclass(cls, SchedulerMixin)
+def _is_subclass(obj: Any, base: type) -> bool:
+    return isinstance(obj, type) and issubclass(obj, base)
 
 
 def locate_model(model: str) -> tuple[str, bool]:
@@ -192,8 +200,6 @@ def locate_model(model: str) -> tuple[str, bool]:
 
 
 def _is_repo_id(model: str) -> bool:
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
     try:
         validate_repo_id(model)
     except HFValidationError:
@@ -202,16 +208,12 @@ def _is_repo_id(model: str) -> bool:
 
 
 def _in_hub_cache(repo_id: str) -> bool:
-    from huggingface_hub import constants, try_to_load_from_cache
-
     found = try_to_load_from_cache(repo_id, "model_index.json", cache_dir=constants.HF_HUB_CACHE)
     return isinstance(found, str)
 
 
 def _hub_unreachable() -> bool:
     """True when HF_HUB_OFFLINE is set or the hub endpoint cannot be reached quickly."""
-    from huggingface_hub import constants
-
     if constants.HF_HUB_OFFLINE:
         return True
     if urllib.request.getproxies().get("https"):
@@ -246,4 +248,6 @@ def _resolve_dtype(dtype: str, device: str) -> str:
 def _warn_flagged(batch: Sequence[ImageRequest], flags: Sequence[bool] | None) -> None:
     for request, flagged in zip(batch, flags or []):
         if flagged:
-            log.warning("safety checker blanked the image for %r (seed %d)", request.prompt, request.seed)
+            log.warning(
+                "safety checker blanked the image for %r (seed %d)", request.prompt, request.seed
+            )

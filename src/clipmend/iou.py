@@ -25,7 +25,9 @@ def family_order(models: Iterable[str], families: Mapping[str, str]) -> list[str
 def _ids(failures: FailureSet) -> set[str]:
     if isinstance(failures, pd.DataFrame):
         if "id" not in failures.columns:
-            raise ValueError(f"a failures table needs an 'id' column; got columns {list(failures.columns)}")
+            raise ValueError(
+                f"a failures table needs an 'id' column; got columns {list(failures.columns)}"
+            )
         return set(failures["id"].astype(str))
     return {str(i) for i in failures}
 
@@ -51,7 +53,9 @@ def failure_iou(failures_by_model: Mapping[str, FailureSet], order: Sequence[str
     size = member.sum(axis=1)
     union = size[:, None] + size[None, :] - inter
     iou = np.divide(inter, union, out=np.ones_like(inter), where=union > 0)
-    return pd.DataFrame(iou, index=pd.Index(order, name="model"), columns=pd.Index(order, name="model"))
+    return pd.DataFrame(
+        iou, index=pd.Index(order, name="model"), columns=pd.Index(order, name="model")
+    )
 
 
 def iou_summary(iou: pd.DataFrame, families: Mapping[str, str]) -> pd.DataFrame:
@@ -63,7 +67,9 @@ def iou_summary(iou: pd.DataFrame, families: Mapping[str, str]) -> pd.DataFrame:
     """
     models = list(iou.index)
     if list(iou.columns) != models:
-        raise ValueError("the IoU matrix must have the same models, in the same order, on both axes")
+        raise ValueError(
+            "the IoU matrix must have the same models, in the same order, on both axes"
+        )
     missing = [m for m in models if m not in families]
     if missing:
         raise ValueError(f"no family given for models {missing}")
@@ -77,7 +83,9 @@ def iou_summary(iou: pd.DataFrame, families: Mapping[str, str]) -> pd.DataFrame:
         touches = (mine[:, None] | mine[None, :]) & upper
         rows.append(_summary_row(family, values, touches & same, touches & ~same))
     rows.append(_summary_row("all families", values, upper & same, upper & ~same))
-    return pd.DataFrame(rows, columns=["family", "within", "across", "within_pairs", "across_pairs"])
+    return pd.DataFrame(
+        rows, columns=["family", "within", "across", "within_pairs", "across_pairs"]
+    )
 
 
 def _summary_row(name: str, values: np.ndarray, within: np.ndarray, across: np.ndarray) -> tuple:

@@ -17,29 +17,63 @@ SWEEP_COLUMNS = ["dataset", "model", "family", "param", "value", "split", "accur
 Arrays = tuple[np.ndarray, np.ndarray]
 
 
-def sweep_rows(param: str, values: Sequence[float], heads: Sequence[Head], evals: Mapping[str, Arrays],
-               *, dataset: str, model: str, family: str) -> pd.DataFrame:
+def sweep_rows(
+    param: str,
+    values: Sequence[float],
+    heads: Sequence[Head],
+    evals: Mapping[str, Arrays],
+    *,
+    dataset: str,
+    model: str,
+    family: str,
+) -> pd.DataFrame:
     """Long rows (one per value and evaluation split) from heads trained one per value."""
     if len(values) != len(heads):
         raise ValueError(f"{len(values)} {param} values but {len(heads)} heads")
-    rows = [(dataset, model, family, param, float(value), split, accuracy(head.predict(x), y), len(y))
-            for value, head in zip(values, heads) for split, (x, y) in evals.items()]
+    rows = [
+        (dataset, model, family, param, float(value), split, accuracy(head.predict(x), y), len(y))
+        for value, head in zip(values, heads)
+        for split, (x, y) in evals.items()
+    ]
     return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
 
 
-def lambda_sweep(x_orig: np.ndarray, y_orig: np.ndarray, gen: Arrays, lambdas: Sequence[float],
-                 evals: Mapping[str, Arrays], num_classes: int, params: HeadParams,
-                 init: Arrays | None = None, *, dataset: str, model: str, family: str,
-                 progress: bool = False) -> pd.DataFrame:
+def lambda_sweep(
+    x_orig: np.ndarray,
+    y_orig: np.ndarray,
+    gen: Arrays,
+    lambdas: Sequence[float],
+    evals: Mapping[str, Arrays],
+    num_classes: int,
+    params: HeadParams,
+    init: Arrays | None = None,
+    *,
+    dataset: str,
+    model: str,
+    family: str,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Accuracy per λ with one generated set: every λ in one batched ``train_heads`` call."""
     _check_values("lambda", lambdas)
-    heads = train_heads(x_orig, y_orig, [gen] * len(lambdas), list(lambdas), num_classes, params,
-                        init, progress=progress)
+    heads = train_heads(
+        x_orig,
+        y_orig,
+        [gen] * len(lambdas),
+        list(lambdas),
+        num_classes,
+        params,
+        init,
+        progress=progress,
+    )
     return sweep_rows("lambda", lambdas, heads, evals, dataset=dataset, model=model, family=family)
 
 
-def k_subsets(gen_x: np.ndarray, gen_meta: pd.DataFrame, chosen: Mapping[int, Sequence[str]],
-              ks: Sequence[int]) -> dict[int, Arrays]:
+def k_subsets(
+    gen_x: np.ndarray,
+    gen_meta: pd.DataFrame,
+    chosen: Mapping[int, Sequence[str]],
+    ks: Sequence[int],
+) -> dict[int, Arrays]:
     """The generated set restricted to each class's first ``k`` chosen backgrounds, per k.
 
     ``gen_meta`` (aligned with ``gen_x``) needs ``label`` and ``background``; ``chosen`` is
@@ -49,31 +83,61 @@ def k_subsets(gen_x: np.ndarray, gen_meta: pd.DataFrame, chosen: Mapping[int, Se
     if any(int(k) != k or k < 1 for k in ks):
         raise ValueError(f"k values must be integers >= 1, got {list(ks)}")
     if len(gen_meta) != len(gen_x):
-        raise ValueError(f"{len(gen_meta)} rows of generated metadata but {len(gen_x)} feature rows")
+        raise ValueError(
+            f"{len(gen_meta)} rows of generated metadata but {len(gen_x)} feature rows"
+        )
     labels = gen_meta["label"].to_numpy()
     backgrounds = gen_meta["background"].to_numpy()
     present = set(zip(labels.tolist(), backgrounds.tolist()))
-    absent = [(label, b) for label, bs in chosen.items() for b in bs[: max(ks)] if (label, b) not in present]
+    absent = [
+        (label, b)
+        for label, bs in chosen.items()
+        for b in bs[: max(ks)]
+        if (label, b) not in present
+    ]
     if absent:
-        raise ValueError(f"no generated images for (class, background) {absent}; generate the set "
-                         f"with k >= {max(ks)}")
+        raise ValueError(
+            f"no generated images for (class, background) {absent}; generate the set "
+            f"with k >= {max(ks)}"
+        )
     out = {}
     for k in ks:
         keep = {(label, b) for label, bs in chosen.items() for b in bs[:k]}
-        mask = np.array([pair in keep for pair in zip(labels.tolist(), backgrounds.tolist())], dtype=bool)
+        mask = np.array(
+            [pair in keep for pair in zip(labels.tolist(), backgrounds.tolist())], dtype=bool
+        )
         out[int(k)] = (gen_x[mask], labels[mask])
     return out
 
 
-def k_sweep(x_orig: np.ndarray, y_orig: np.ndarray, gens: Mapping[int, Arrays], lam: float,
-            evals: Mapping[str, Arrays], num_classes: int, params: HeadParams,
-            init: Arrays | None = None, *, dataset: str, model: str, family: str,
-            progress: bool = False) -> pd.DataFrame:
-    """Accuracy per k (one generated set each, fixed λ): all k in one batched ``train_heads`` call."""
+def k_sweep(
+    x_orig: np.ndarray,
+    y_orig: np.ndarray,
+    gens: Mapping[int, Arrays],
+    lam: float,
+    evals: Mapping[str, Arrays],
+    num_classes: int,
+    params: HeadParams,
+    init: Arrays | None = None,
+    *,
+    dataset: str,
+    model: str,
+    family: str,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Accuracy per k (a generated set each, fixed λ): all k in one batched ``train_heads`` call."""
     ks = list(gens)
     _check_values("k", ks)
-    heads = train_heads(x_orig, y_orig, [gens[k] for k in ks], [lam] * len(ks), num_classes, params,
-                        init, progress=progress)
+    heads = train_heads(
+        x_orig,
+        y_orig,
+        [gens[k] for k in ks],
+        [lam] * len(ks),
+        num_classes,
+        params,
+        init,
+        progress=progress,
+    )
     return sweep_rows("k", ks, heads, evals, dataset=dataset, model=model, family=family)
 
 

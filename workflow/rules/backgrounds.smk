@@ -4,10 +4,12 @@
 rule propose_backgrounds:
     input:
         classes=rules.prepare_data.output.classes,
+        clip_weights=get_dedup_clip_weights,
     output:
         backgrounds="results/{dataset}/backgrounds.json",
     params:
         llm=config["llm"],
+        clip=get_dedup_clip,
     log:
         "logs/{dataset}/propose_backgrounds.log",
     resources:

@@ -43,6 +43,20 @@ def get_clip_weights(wildcards):
     return []
 
 
+def get_dedup_clip_weights(wildcards):
+    """CLIP's checkpoint, when near-synonym de-duplication of backgrounds needs it."""
+    if config["llm"].get("dedup_threshold") is None:
+        return []
+    return get_clip_weights(wildcards)
+
+
+def get_dedup_clip(wildcards):
+    """The CLIP settings that near-synonym de-duplication uses (None when it is off)."""
+    if config["llm"].get("dedup_threshold") is None:
+        return None
+    return {k: config["clip"][k] for k in ("arch", "weights")} | {"device": config["device"]}
+
+
 def get_family(wildcards):
     return config["models"][wildcards.model]["family"]
 

@@ -34,17 +34,22 @@ rule collect_failures:
     input:
         features=rules.extract_features.output.features,
         classifier=rules.extract_features.output.classifier,
+        classes=rules.prepare_data.output.classes,
     output:
         failures="results/{dataset}/{model}/failures.parquet",
+        head="results/{dataset}/{model}/failure_head.pt",
     params:
         seed=config["failures"]["split_seed"],
+        mode=config["failures"]["head"],
+        baseline=config["failures"]["baseline"],
+    threads: 1
     group:
         "features"
     log:
         "logs/{dataset}/{model}/collect_failures.log",
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=4000,
+        runtime=lambda wc, attempt: 60 * attempt,
     conda:
         "../../envs/clipmend.yaml"
     script:

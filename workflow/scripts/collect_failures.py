@@ -1,21 +1,33 @@
-"""Collect the debug-set images the model gets wrong; split them into seed and heldout."""
+"""Collect the debug-set images the model gets wrong; split them into seed and heldout.
 
+Failures are those of the model's own classifier, or of a baseline head trained on the
+train split when it has none (failures.head); that head is written for debug_heads.
+"""
+
+import json
 import logging
 
 import torch
 
-from clipmend.failures import collect_failures
+from clipmend.failures import collect_failures, failure_head
 from clipmend.features import read_features
-from clipmend.io import write_parquet
+from clipmend.heads import HeadParams
+from clipmend.io import write_parquet, write_torch
 from clipmend.logs import to_file
 
 to_file(snakemake.log[0])
-head = torch.load(snakemake.input.classifier)
-if head is None:
-    raise ValueError(f"model {snakemake.wildcards.model!r} has no classifier head to find failures with")
-meta, features = read_features(snakemake.input.features, splits=["val"])
-failures = collect_failures(meta, features, head["weight"].numpy(), head["bias"].numpy(),
-                            snakemake.params.seed)
-logging.info("%d failures in %d debug images: %s", len(failures), len(meta),
+torch.set_num_threads(snakemake.threads)
+classes = json.loads(open(snakemake.input.classes).read())
+own = torch.load(snakemake.input.classifier)
+own = None if own is None else (own["weight"].numpy(), own["bias"].numpy())
+meta, features = read_features(snakemake.input.features, splits=["train", "val"])
+train = (meta["split"] == "train").to_numpy()
+weight, bias, source = failure_head(snakemake.params.mode, own, features[train], meta["label"].to_numpy()[train],
+                                    len(classes), HeadParams(**snakemake.params.baseline))
+debug = meta[~train].reset_index(drop=True)
+failures = collect_failures(debug, features[~train], weight, bias, snakemake.params.seed)
+logging.info("%d failures of the %s head in %d debug images: %s", len(failures), source, len(debug),
              failures["part"].value_counts().to_dict())
 write_parquet(failures, snakemake.output.failures)
+write_torch({"weight": torch.from_numpy(weight), "bias": torch.from_numpy(bias), "source": source},
+            snakemake.output.head)
