@@ -24,9 +24,15 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/backgrounds.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/heads.smk"
+include: "workflow/rules/paper.smk"
 
 
 rule all_models:
     input:
         get_all_models_targets(),
     default_target: True
+
+
+rule paper:
+    input:
+        get_paper_targets(),

@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 import clipmend  # noqa: F401 - torchvision fix before timm
+from clipmend.batching import default_workers
 from clipmend.features import extract, resolve_device
 from clipmend.images import array_ref, load_image
 from clipmend.models import ModelSpec, create_model, model_transform
@@ -81,14 +82,15 @@ def write_refs(folder: Path, source: str, images: np.ndarray) -> list[str]:
     return refs
 
 
-def rate(run: Callable[[], object], n: int, repeats: int) -> float:
-    """Best images per second over ``repeats`` runs."""
-    best = float("inf")
+def best_rates(runs: dict[str, Callable[[], object]], n: int, repeats: int) -> dict[str, float]:
+    """Best images per second of each run; the runs alternate so that load affects all alike."""
+    best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return n / best
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: n / seconds for name, seconds in best.items()}
 
 
 @torch.no_grad()
@@ -111,12 +113,12 @@ def measure(case: Case, folder: Path, n: int, batch_size: int, device: str, repe
                 encode(batch.to(dev)).float().cpu()
 
     extract(encode, transform, refs[:batch_size], batch_size, device)  # warm-up
-    bare_rate = rate(bare, n, repeats)
-    ours = rate(lambda: extract(encode, transform, refs, batch_size, device), n, repeats)
+    rates = best_rates({"bare": bare, "extract": lambda: extract(encode, transform, refs, batch_size, device)},
+                       n, repeats)
     same = np.array_equal(np.concatenate([encode(b.to(dev)).float().cpu().numpy() for b in batches]),
                           extract(encode, transform, refs, batch_size, device))
     return {"case": case.label, "images": f"{case.source} {case.image_size[0]}x{case.image_size[1]}",
-            "bare": bare_rate, "extract": ours, "ratio": ours / bare_rate, "identical": same}
+            **rates, "ratio": rates["extract"] / rates["bare"], "identical": same}
 
 
 def main() -> None:
@@ -125,10 +127,14 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"device {resolve_device(args.device)}, {args.images} images, batch {args.batch_size}")
+          f"{default_workers()} decoding workers, device {resolve_device(args.device)}, "
+          f"{args.images} images, batch {args.batch_size}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, case in enumerate(CASES):

@@ -52,5 +52,5 @@ def test_prepare_dataset_writes_index_with_image_refs(tmp_path):
     index, classes = prepare_dataset("demo", tmp_path, WORLD)
     assert classes[0] == "t-shirt" and (tmp_path / "images.npy").exists()
     assert index["image"].iloc[0].endswith("#0")
-    with pytest.raises(ValueError, match="imagenet"):
-        prepare_dataset("imagenet", tmp_path, {})
+    with pytest.raises(ValueError, match="nosuchkind"):
+        prepare_dataset("nosuchkind", tmp_path, {})

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
-from clipmend.images import load_image
+from clipmend.batching import batched_tensors, default_workers
 from clipmend.io import write_with
 
 log = logging.getLogger(__name__)
@@ -30,22 +30,22 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def batched_tensors(refs: Sequence[str], transform, batch_size: int):
-    """Yield preprocessed image batches (N, 3, H, W) in order."""
-    for start in range(0, len(refs), batch_size):
-        chunk = refs[start : start + batch_size]
-        yield torch.stack([transform(load_image(r)) for r in chunk])
-
-
 @torch.no_grad()
 def extract(encode, transform, refs: Sequence[str], batch_size: int = 128,
-            device: str = "auto", desc: str = "features") -> np.ndarray:
-    """Run ``encode`` over the referenced images; return float32 (N, D) features."""
+            device: str = "auto", desc: str = "features", workers: int | None = None) -> np.ndarray:
+    """Run ``encode`` over the referenced images; return float32 (N, D) features.
+
+    On CUDA the forward runs under autocast (mixed precision). ``workers`` decoding
+    processes (None: ``default_workers()``) overlap decoding with the forward; rows of
+    ``.npy`` arrays that need no resizing skip decoding (see ``clipmend.batching``).
+    The features do not depend on the number of workers.
+    """
     dev = resolve_device(device)
     use_amp = dev.type == "cuda"
+    workers = default_workers() if workers is None else workers
     out = []
     bar = tqdm(total=len(refs), desc=desc, unit="img", mininterval=5)
-    for batch in batched_tensors(refs, transform, batch_size):
+    for batch in batched_tensors(refs, transform, batch_size, workers):
         with torch.autocast(dev.type, enabled=use_amp):
             feats = encode(batch.to(dev, non_blocking=True))
         out.append(feats.float().cpu().numpy())

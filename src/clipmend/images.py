@@ -27,7 +27,8 @@ def is_array_ref(ref: str) -> bool:
 
 
 @lru_cache(maxsize=16)
-def _open_array(path: str) -> np.ndarray:
+def open_array(path: str) -> np.ndarray:
+    """A uint8 (N, H, W, 3) ``.npy`` array, memory-mapped (cached per process)."""
     return np.load(path, mmap_mode="r")
 
 
@@ -36,7 +37,7 @@ def load_image(ref: str) -> Image.Image:
     try:
         if is_array_ref(ref):
             path, row = ref.rsplit("#", 1)
-            return Image.fromarray(np.asarray(_open_array(path)[int(row)]), mode="RGB")
+            return Image.fromarray(np.asarray(open_array(path)[int(row)]), mode="RGB")
         with Image.open(ref) as image:
             return image.convert("RGB")
     except (OSError, UnidentifiedImageError, IndexError, ValueError) as err:
