@@ -35,4 +35,4 @@ rule all_models:
 
 rule paper:
     input:
-        get_paper_targets(),
+        get_all_models_targets() + get_paper_targets(),

@@ -60,6 +60,8 @@ def array_batch_fn(transform: object, height: int, width: int) -> BatchFn | None
     conversion, ToTensor and at most one Normalize: then only scaling and normalising
     act, and they act element-wise.
     """
+    from torchvision import transforms as T
+
     steps = list(transform.transforms) if isinstance(transform, T.Compose) else [transform]
     geometry = 0
     while geometry < len(steps) and _keeps_size(steps[geometry], height, width):

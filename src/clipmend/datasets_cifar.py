@@ -24,9 +24,10 @@ from clipmend.sampling import debug_test_split, sample_per_class
 
 log = logging.getLogger(__name__)
 
-# the only globals a CIFAR pickle needs: numpy arrays (numpy 1 and 2 module paths)
+# the only globals a CIFAR pickle needs: numpy arrays (numpy 1 and 2 module paths), and
+# bytes as Python 3 writes them at protocol 2
 _ALLOWED_GLOBALS = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-                    ("numpy._core.multiarray", "_reconstruct")}
+                    ("numpy._core.multiarray", "_reconstruct"), ("_codecs", "encode")}
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,8 @@ _EFFICIENTNET_TAGS = {**{f"b{i}": f"tf_efficientnet_b{i}.aa_in1k" for i in range
                       "b8": "tf_efficientnet_b8.ra_in1k", "l2": "tf_efficientnet_l2.ns_jft_in1k_475"}
 
 PAPER_MODELS: dict[str, dict[str, Any]] = {
-    **{f"resnet{d}": _timm(f"resnet{d}.tv_in1k", "resnet") for d in (18, 34, 50, 101, 152)},
-    "resnet26": _timm("resnet26.bt_in1k", "resnet"),  # torchvision has no ResNet-26
+    **{f"resnet{d}": _timm(f"resnet{d}.{'bt' if d == 26 else 'tv'}_in1k", "resnet")  # no torchvision ResNet-26
+       for d in (18, 26, 34, 50, 101, 152)},
     **{f"efficientnet_{v}": _timm(arch, "efficientnet") for v, arch in _EFFICIENTNET_TAGS.items()},
     "densenet121": _timm("densenet121.tv_in1k", "densenet"),
     "densenet161": _timm("densenet161.tv_in1k", "densenet"),

@@ -10,7 +10,6 @@ GENERATED_SETS = ["individual", "random"]
 wildcard_constraints:
     dataset="|".join(map(re.escape, DATASETS)),
     model="|".join(map(re.escape, MODELS)),
-    gset="|".join(GENERATED_SETS),
 
 
 def get_model_entry(wildcards):

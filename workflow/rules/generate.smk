@@ -30,11 +30,13 @@ rule generate_images:
 
 rule generated_features:
     input:
-        manifest="results/{dataset}/{model}/images/{gset}.parquet",
+        individual=rules.generate_images.output.individual,
+        random=rules.generate_images.output.random,
         classes=rules.prepare_data.output.classes,
         weights=get_model_weights,
     output:
-        features="results/{dataset}/{model}/gen_features/{gset}.parquet",
+        individual="results/{dataset}/{model}/gen_features/individual.parquet",
+        random="results/{dataset}/{model}/gen_features/random.parquet",
     params:
         model=get_model_entry,
         batch_size=config["features"]["batch_size"],
@@ -43,9 +45,9 @@ rule generated_features:
     group:
         "debug"
     log:
-        "logs/{dataset}/{model}/generated_features_{gset}.log",
+        "logs/{dataset}/{model}/generated_features.log",
     benchmark:
-        "benchmarks/runs/{dataset}/{model}/generated_features_{gset}.tsv"
+        "benchmarks/runs/{dataset}/{model}/generated_features.tsv"
     resources:
         gpu=1,
         mem_mb=4000,

@@ -1,4 +1,4 @@
-"""Extract a model's features for one generated image set."""
+"""Extract a model's features for its generated image sets (individual and random)."""
 
 import json
 
@@ -14,7 +14,8 @@ torch.set_num_threads(snakemake.threads)
 spec = ModelSpec.from_config(snakemake.wildcards.model, snakemake.params.model)
 classes = json.loads(open(snakemake.input.classes).read())
 backbone = create_backbone(spec, len(classes), snakemake.input.get("weights") or None)
-manifest = pd.read_parquet(snakemake.input.manifest)
-features = extract(backbone.features, backbone.transform, manifest["image"].tolist(),
-                   snakemake.params.batch_size, snakemake.params.device, desc=spec.name)
-write_features(manifest[["id", "label"]], features, snakemake.output.features)
+for name in ("individual", "random"):
+    manifest = pd.read_parquet(snakemake.input[name])
+    features = extract(backbone.features, backbone.transform, manifest["image"].tolist(),
+                       snakemake.params.batch_size, snakemake.params.device, desc=f"{spec.name} {name}")
+    write_features(manifest[["id", "label"]], features, snakemake.output[name])

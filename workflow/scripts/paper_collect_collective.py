@@ -10,7 +10,7 @@ from clipmend.logs import to_file
 from clipmend.plots import plot_collective_matrix, plot_relative_accuracy
 
 to_file(snakemake.log[0])
-read_all = lambda paths: pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)  # noqa: E731
+read_all = lambda paths: pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
 matrix = read_all(snakemake.input.matrices)
 metrics = pd.concat([pd.read_csv(snakemake.input.metrics), read_all(snakemake.input.collective)],
                     ignore_index=True)

@@ -10,8 +10,14 @@ import logging
 import pandas as pd
 import torch
 
-from clipmend.collective import (Source, collective_metrics, matrix_rows, representatives,
-                                 resolution_rows, strategy_sources)
+from clipmend.collective import (
+    Source,
+    collective_metrics,
+    matrix_rows,
+    representatives,
+    resolution_rows,
+    strategy_sources,
+)
 from clipmend.features import read_features
 from clipmend.heads import HeadParams, train_heads
 from clipmend.io import write_csv
@@ -20,7 +26,8 @@ from clipmend.metrics import evaluation_sets
 
 to_file(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-dataset, target, family = snakemake.wildcards.dataset, snakemake.wildcards.model, snakemake.params.family
+dataset, target = snakemake.wildcards.dataset, snakemake.wildcards.model
+family = snakemake.params.family
 cfg = dict(snakemake.params.head)
 lam = cfg.pop("lambda")
 params = HeadParams(**cfg)
@@ -38,7 +45,8 @@ for entry in snakemake.params.sources:
     sources.append(Source(entry["name"], entry["kind"], entry["family"]))
     sets.append((gen, gen_meta["label"].to_numpy()))
 logging.info("%d sources at lambda %s: %s", len(sources), lam, [s.label for s in sources])
-heads = train_heads(features[train], labels[train], sets, [lam] * len(sets), len(classes), params, init)
+heads = train_heads(features[train], labels[train], sets, [lam] * len(sets), len(classes), params,
+                    init)
 predictions = {s: h.predict(features) for s, h in zip(sources, heads)}
 evals = evaluation_sets(meta, pd.read_parquet(snakemake.input.failures))
 matrix = matrix_rows(dataset, target, family, predictions, labels, evals)

@@ -22,7 +22,8 @@ known = {}
 for path in snakemake.input.own:
     meta, features = read_features(path)
     known.update(zip(meta["id"], features))
-manifests = {s: pd.read_parquet(p) for s, p in zip(snakemake.params.sources, snakemake.input.manifests)}
+manifests = {s: pd.read_parquet(p)
+             for s, p in zip(snakemake.params.sources, snakemake.input.manifests)}
 images = pd.concat(manifests.values())[["id", "image"]].drop_duplicates("id")
 todo = images[~images["id"].isin(known.keys())]
 logging.info("%d sets, %d distinct images, %d with features already, %d to extract",

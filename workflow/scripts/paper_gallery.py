@@ -14,4 +14,4 @@ picked = pick_gallery(pd.read_parquet(snakemake.input.assignments), snakemake.pa
 refs = pd.read_parquet(snakemake.input.index, columns=["id", "image"]).set_index("id")["image"]
 images = [load_image(refs[i]) for i in picked["id"]]
 plot_failure_gallery(images, failure_titles(picked, classes), snakemake.output.png,
-                     title=f"{snakemake.wildcards.model}: failures and the backgrounds CLIP assigns them")
+                     title=f"{snakemake.wildcards.model}: failures and their CLIP backgrounds")

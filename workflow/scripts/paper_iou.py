@@ -18,5 +18,5 @@ summary = iou_summary(iou, families)
 logging.info("failure IoU:\n%s\n%s", iou.round(3).to_string(), summary.to_string(index=False))
 write_csv(iou.reset_index(), snakemake.output.iou)
 write_csv(summary, snakemake.output.summary)
-plot_iou_heatmap(iou, families, snakemake.output.png,
-                 title=f"{snakemake.wildcards.dataset}: failure IoU (intersection / union) on the debug set")
+title = f"{snakemake.wildcards.dataset}: failure IoU (intersection / union) on the debug set"
+plot_iou_heatmap(iou, families, snakemake.output.png, title=title)

@@ -35,12 +35,14 @@ evals = {split: (features[idx], labels[idx]) for split, idx in sets.items()}
 gen_meta, gen = read_features(snakemake.input.gen)
 manifest = pd.read_parquet(snakemake.input.manifest, columns=["id", "label", "background"])
 if not np.array_equal(manifest["id"].to_numpy(), gen_meta["id"].to_numpy()):
-    raise ValueError(f"{snakemake.input.gen} is not aligned with {snakemake.input.manifest}; rebuild it")
+    raise ValueError(
+        f"{snakemake.input.gen} is not aligned with {snakemake.input.manifest}; rebuild it")
 chosen = top_backgrounds(pd.read_parquet(snakemake.input.assignments), max(ks), part="debug_seed")
 gens = k_subsets(gen, manifest, chosen, ks)
 logging.info("images per k: %s", {k: len(y) for k, (_, y) in gens.items()})
-rows = k_sweep(features[train], labels[train], gens, lam, evals, len(classes), HeadParams(**cfg), init,
+rows = k_sweep(features[train], labels[train], gens, lam, evals, len(classes), HeadParams(**cfg),
+               init,
                dataset=snakemake.wildcards.dataset, model=snakemake.wildcards.model,
                family=snakemake.params.family)
-logging.info("\n%s", rows.pivot_table(index="value", columns="split", values="accuracy").to_string())
+logging.info("\n%s", rows.pivot_table(index="value", columns="split", values="accuracy"))
 write_csv(rows, snakemake.output.sweep)

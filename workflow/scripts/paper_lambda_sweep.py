@@ -30,5 +30,5 @@ rows = lambda_sweep(features[train], labels[train], (gen, gen_meta["label"].to_n
                     snakemake.params.lambdas, evals, len(classes), HeadParams(**cfg), init,
                     dataset=snakemake.wildcards.dataset, model=snakemake.wildcards.model,
                     family=snakemake.params.family)
-logging.info("\n%s", rows.pivot_table(index="value", columns="split", values="accuracy").to_string())
+logging.info("\n%s", rows.pivot_table(index="value", columns="split", values="accuracy"))
 write_csv(rows, snakemake.output.sweep)

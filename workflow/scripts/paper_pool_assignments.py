@@ -12,6 +12,6 @@ to_file(snakemake.log[0])
 members = list(snakemake.params.members)
 tables = {m: pd.read_parquet(p) for m, p in zip(members, snakemake.input.assignments)}
 pooled = pool_assignments(tables, members, strict=snakemake.params.strict)
-logging.info("family %s: %d pooled debug_seed failures (%s)", snakemake.wildcards.family, len(pooled),
-             pooled["model"].value_counts().to_dict())
+logging.info("family %s: %d pooled debug_seed failures (%s)", snakemake.wildcards.family,
+             len(pooled), pooled["model"].value_counts().to_dict())
 write_parquet(pooled, snakemake.output.assignments)

@@ -5,8 +5,14 @@ import json
 import pandas as pd
 
 from clipmend.logs import to_file
-from clipmend.tables import (experiments_table, strategy_params, table_backgrounds, table_collective,
-                             table_individual, write_table)
+from clipmend.tables import (
+    experiments_table,
+    strategy_params,
+    table_backgrounds,
+    table_collective,
+    table_individual,
+    write_table,
+)
 
 to_file(snakemake.log[0])
 dataset = snakemake.wildcards.dataset

@@ -1,0 +1,151 @@
+"""A real Snakemake run of the ``paper`` target on a tiny config (2 models, 2 families, k = 2)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.workflow_utils import snakemake, tiny_config, write_config
+
+pytestmark = pytest.mark.workflow
+
+LAMBDAS = [0.0, 0.5, 1.0]
+KS = [1, 2]
+MODELS = ("resnet10t", "mobilenetv3_050")
+FAMILIES = {"resnet10t": "resnet", "mobilenetv3_050": "mobilenet"}
+STRATEGIES = {"original", "baseline", "random", "individual", "collective_family", "collective_single"}
+
+
+def paper_config() -> dict:
+    config = tiny_config(MODELS)
+    # 6 optimiser steps: OneCycleLR (training._schedule) divides by zero at exactly 5 (600 / 128)
+    config["train"]["batch_size"] = config["clip"]["train"]["batch_size"] = 100
+    config["paper"] = {"lambdas": LAMBDAS, "k": KS, "representatives": {}}
+    return config
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One tiny run of ``paper`` (the whole loop, then the paper's analyses)."""
+    workdir = tmp_path_factory.mktemp("paper")
+    write_config(workdir, paper_config())
+    result = snakemake(workdir, "--cores", "2", "paper")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+def test_failure_iou_is_symmetric_with_ones_on_the_diagonal(run):
+    paper = run / "results/demo/paper"
+    iou = pd.read_csv(paper / "iou.csv", index_col="model")
+    assert list(iou.index) == list(iou.columns) and set(iou.index) == set(MODELS)
+    values = iou.to_numpy()
+    np.testing.assert_allclose(values, values.T)
+    np.testing.assert_allclose(np.diag(values), 1.0)
+    assert ((values >= 0) & (values <= 1)).all()
+    summary = pd.read_csv(paper / "iou_summary.csv")
+    assert list(summary["family"]) == ["resnet", "mobilenet", "all families"]
+    assert summary.set_index("family").loc["all families", "across_pairs"] == 1
+    assert (paper / "iou.png").stat().st_size > 0
+
+
+def test_collective_outputs(run):
+    paper = run / "results/demo/paper"
+    metrics = pd.read_csv(paper / "metrics_all.csv")
+    assert set(metrics["strategy"]) == STRATEGIES
+    assert len(metrics) == len(metrics.drop_duplicates(["model", "strategy", "split"]))
+    matrix = pd.read_csv(paper / "collective_matrix.csv")
+    # every target x (2 individual sets + 2 pooled sets) x 3 splits
+    assert len(matrix) == 2 * 4 * 3
+    assert set(zip(matrix["source"], matrix["source_kind"])) == {
+        ("resnet10t", "model"), ("mobilenetv3_050", "model"), ("resnet", "family"), ("mobilenet", "family")}
+    # the matrix's own-set head is individual debugging: same as debug_heads' head
+    own = matrix[matrix["source"] == matrix["target"]].set_index(["target", "split"])["accuracy"]
+    individual = metrics[metrics["strategy"] == "individual"].set_index(["model", "split"])["accuracy"]
+    np.testing.assert_allclose(own.sort_index(), individual.sort_index().to_numpy(), atol=0.02)
+    relative = pd.read_csv(paper / "relative_accuracy.csv")
+    assert set(relative["strategy"]) == {"collective_family", "collective_single"}
+    overlap = pd.read_csv(paper / "resolved_overlap_summary.csv")
+    assert set(overlap["strategy"]) == {"collective_family", "collective_single"}
+    # one-member families: type 2 is the model's own set, so it resolves all individual does
+    resolved = pd.read_csv(paper / "resolved_overlap.csv")
+    single = resolved[resolved["strategy"] == "collective_single"]
+    assert (single["resolved_both"] == single["resolved_reference"]).all()
+    for name in ("collective_matrix.png", "relative_accuracy.png"):
+        assert (paper / name).stat().st_size > 0
+    for family, model in (("resnet", "resnet10t"), ("mobilenet", "mobilenetv3_050")):
+        pooled = pd.read_parquet(run / f"results/demo/families/{family}/assignments.parquet")
+        assert set(pooled["model"]) == {model} and set(pooled["part"]) == {"debug_seed"}
+        # a target's own set is reused, never re-extracted among its cross features
+        cross = {p.name for p in (run / f"results/demo/{model}/cross_features").glob("*.parquet")}
+        other = next(m for m in MODELS if m != model)
+        assert cross == {f"model-{other}.parquet", "family-resnet.parquet", "family-mobilenet.parquet"}
+
+
+def test_sweeps_have_every_value(run):
+    paper = run / "results/demo/paper"
+    for sweep, values in (("lambda", LAMBDAS), ("k", KS)):
+        rows = pd.read_csv(paper / f"{sweep}_sweep.csv")
+        assert set(rows["param"]) == {sweep}
+        for model in MODELS:
+            mine = rows[rows["model"] == model]
+            assert sorted(set(mine["value"])) == [float(v) for v in values], (sweep, model)
+            assert set(mine["split"]) == {"test", "debug_seed", "debug_heldout"}
+            assert set(mine["family"]) == {FAMILIES[model]}
+        assert (paper / f"{sweep}_sweep.png").stat().st_size > 0
+
+
+def test_tables_and_figures(run):
+    paper = run / "results/demo/paper"
+    for stem in ("table1", "table2", "table3", "experiments"):
+        for ext in ("csv", "md", "tex"):
+            assert (paper / f"{stem}.{ext}").stat().st_size > 0, f"{stem}.{ext}"
+    table1 = pd.read_csv(paper / "table1.csv")
+    assert list(table1.columns) == ["Class name", "Uncommon backgrounds"] and len(table1) == 10
+    table2 = pd.read_csv(paper / "table2.csv")
+    assert list(table2.columns[:3]) == ["Model category", "Model name", "Accuracy before debugging: Test"]
+    for title in ("Accuracy of Individual Debugging (ours)", "Accuracy of Random debugging"):
+        assert {f"{title}: {s}" for s in ("Test", "seed", "heldout")} <= set(table2.columns)
+    table3 = pd.read_csv(paper / "table3.csv")
+    for title in ("Accuracy of Collective Debugging-type 1 (ours)",
+                  "Accuracy of Collective Debugging-type 2 (ours)"):
+        assert {f"{title}: {s}" for s in ("Test", "seed", "heldout")} <= set(table3.columns)
+    assert set(table2["Model name"]) == set(table3["Model name"]) == set(MODELS)
+    assert "\\begin{table}" in (paper / "table3.tex").read_text()
+    experiments = pd.read_csv(paper / "experiments.csv")
+    assert set(experiments["strategy"]) == STRATEGIES
+    assert {"lambda", "k", "test", "debug_heldout"} <= set(experiments.columns)
+    for model in MODELS:
+        assert (paper / "gallery" / f"{model}.png").stat().st_size > 0
+    for source in ("model-resnet10t", "model-mobilenetv3_050", "family-resnet", "family-mobilenet"):
+        assert (paper / "generated" / f"{source}.png").stat().st_size > 0
+
+
+def test_report_builds(run):
+    result = snakemake(run, "--report", str(run / "report.html"), "paper")
+    assert result.returncode == 0, result.stderr[-4000:]
+    html = (run / "report.html").read_text()
+    for category in ("Failure IoU", "Collective debugging", "Sweeps of", "Tables", "Generated images"):
+        assert category in html, category
+
+
+def test_new_lambdas_rerun_the_lambda_sweep_only(run):
+    config = paper_config()
+    config["paper"]["lambdas"] = [0.0, 2.0]
+    write_config(run, config)
+    result = snakemake(run, "-n", "paper")
+    write_config(run, paper_config())
+    assert result.returncode == 0, result.stderr[-4000:]
+    out = result.stdout + result.stderr
+    assert "lambda_sweep" in out and "collect_sweep" in out
+    for rule in ("k_sweep", "cross_features", "collective_heads", "generate_collective",
+                 "extract_features", "debug_heads"):
+        assert f"rule {rule}:" not in out, rule
+
+
+def test_k_beyond_generated_sets_is_refused(run):
+    config = paper_config()
+    config["paper"]["k"] = [1, 3]  # the tiny config generates k = 2 backgrounds per class
+    write_config(run, config)
+    result = snakemake(run, "-n", "paper")
+    write_config(run, paper_config())
+    assert result.returncode != 0
+    assert "generator.k" in result.stderr + result.stdout
