@@ -30,8 +30,13 @@ from clipmend.features import extract, resolve_device
 from clipmend.images import array_ref, load_image
 from clipmend.models import ModelSpec, create_model, model_transform
 
-DEMO_CFG = {"input_size": [3, 32, 32], "crop_pct": 1.0, "interpolation": "bilinear",
-            "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+DEMO_CFG = {
+    "input_size": [3, 32, 32],
+    "crop_pct": 1.0,
+    "interpolation": "bilinear",
+    "mean": [0.5, 0.5, 0.5],
+    "std": [0.25, 0.25, 0.25],
+}
 
 
 @dataclass(frozen=True)
@@ -47,10 +52,18 @@ class Case:
 CASES = [
     Case("resnet18 @224", ModelSpec("resnet18", "resnet18", "resnet"), "jpeg", (500, 375)),
     Case("resnet18 @224", ModelSpec("resnet18", "resnet18", "resnet"), "npy", (32, 32)),
-    Case("resnet10t @32 (demo)", ModelSpec("resnet10t", "resnet10t", "resnet", pretrained_cfg=DEMO_CFG),
-         "npy", (32, 32)),
-    Case("convnext_atto @32 (demo)", ModelSpec("convnext_atto", "convnext_atto", "convnext",
-                                               pretrained_cfg=DEMO_CFG), "npy", (32, 32)),
+    Case(
+        "resnet10t @32 (demo)",
+        ModelSpec("resnet10t", "resnet10t", "resnet", pretrained_cfg=DEMO_CFG),
+        "npy",
+        (32, 32),
+    ),
+    Case(
+        "convnext_atto @32 (demo)",
+        ModelSpec("convnext_atto", "convnext_atto", "convnext", pretrained_cfg=DEMO_CFG),
+        "npy",
+        (32, 32),
+    ),
 ]
 
 
@@ -96,7 +109,9 @@ def best_rates(runs: dict[str, Callable[[], object]], n: int, repeats: int) -> d
 @torch.no_grad()
 def measure(case: Case, folder: Path, n: int, batch_size: int, device: str, repeats: int) -> dict:
     """Images per second of the bare forward and of ``extract`` for one case."""
-    model = create_model(case.spec, num_classes=10, pretrained=False).eval().to(resolve_device(device))
+    model = (
+        create_model(case.spec, num_classes=10, pretrained=False).eval().to(resolve_device(device))
+    )
     transform = model_transform(model)
     refs = write_refs(folder, case.source, synthetic_photos(n, case.image_size))
     dev = resolve_device(device)
@@ -104,8 +119,10 @@ def measure(case: Case, folder: Path, n: int, batch_size: int, device: str, repe
     def encode(x: torch.Tensor) -> torch.Tensor:
         return model.forward_head(model.forward_features(x), pre_logits=True)
 
-    batches = [torch.stack([transform(load_image(r)) for r in refs[i:i + batch_size]])
-               for i in range(0, n, batch_size)]
+    batches = [
+        torch.stack([transform(load_image(r)) for r in refs[i : i + batch_size]])
+        for i in range(0, n, batch_size)
+    ]
 
     def bare() -> None:
         for batch in batches:
@@ -113,38 +130,60 @@ def measure(case: Case, folder: Path, n: int, batch_size: int, device: str, repe
                 encode(batch.to(dev)).float().cpu()
 
     extract(encode, transform, refs[:batch_size], batch_size, device)  # warm-up
-    rates = best_rates({"bare": bare, "extract": lambda: extract(encode, transform, refs, batch_size, device)},
-                       n, repeats)
-    same = np.array_equal(np.concatenate([encode(b.to(dev)).float().cpu().numpy() for b in batches]),
-                          extract(encode, transform, refs, batch_size, device))
-    return {"case": case.label, "images": f"{case.source} {case.image_size[0]}x{case.image_size[1]}",
-            **rates, "ratio": rates["extract"] / rates["bare"], "identical": same}
+    rates = best_rates(
+        {"bare": bare, "extract": lambda: extract(encode, transform, refs, batch_size, device)},
+        n,
+        repeats,
+    )
+    same = np.array_equal(
+        np.concatenate([encode(b.to(dev)).float().cpu().numpy() for b in batches]),
+        extract(encode, transform, refs, batch_size, device),
+    )
+    return {
+        "case": case.label,
+        "images": f"{case.source} {case.image_size[0]}x{case.image_size[1]}",
+        **rates,
+        "ratio": rates["extract"] / rates["bare"],
+        "identical": same,
+    }
 
 
 def main() -> None:
     """Run every case and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"{default_workers()} decoding workers, device {resolve_device(args.device)}, "
-          f"{args.images} images, batch {args.batch_size}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"{default_workers()} decoding workers, device {resolve_device(args.device)}, "
+        f"{args.images} images, batch {args.batch_size}"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, case in enumerate(CASES):
             folder = Path(tmp) / str(i)
             folder.mkdir()
-            rows.append(measure(case, folder, args.images, args.batch_size, args.device, args.repeats))
-    print(f"{'model':<26}{'images':<14}{'bare img/s':>11}{'extract img/s':>15}{'ratio':>7}  identical")
+            rows.append(
+                measure(case, folder, args.images, args.batch_size, args.device, args.repeats)
+            )
+    print(
+        f"{'model':<26}{'images':<14}{'bare img/s':>11}{'extract img/s':>15}{'ratio':>7}  identical"
+    )
     for r in rows:
-        print(f"{r['case']:<26}{r['images']:<14}{r['bare']:>11.1f}{r['extract']:>15.1f}"
-              f"{r['ratio']:>7.2f}  {r['identical']}")
+        print(
+            f"{r['case']:<26}{r['images']:<14}{r['bare']:>11.1f}{r['extract']:>15.1f}"
+            f"{r['ratio']:>7.2f}  {r['identical']}"
+        )
 
 
 if __name__ == "__main__":

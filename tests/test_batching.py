@@ -15,8 +15,13 @@ from clipmend.features import extract
 from clipmend.images import array_ref, load_image
 from clipmend.models import ModelSpec, create_model, model_transform
 
-DEMO_CFG = {"input_size": [3, 32, 32], "crop_pct": 1.0, "interpolation": "bilinear",
-            "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+DEMO_CFG = {
+    "input_size": [3, 32, 32],
+    "crop_pct": 1.0,
+    "interpolation": "bilinear",
+    "mean": [0.5, 0.5, 0.5],
+    "std": [0.25, 0.25, 0.25],
+}
 
 
 def save_array(path: Path, n: int, size: int, seed: int) -> list[str]:
@@ -33,7 +38,9 @@ def per_image(refs: list[str], transform) -> torch.Tensor:
 
 def timm_transform(**cfg) -> object:
     """The eval transform of a timm model with this pretrained config."""
-    model = create_model(ModelSpec("m", "resnet10t", "resnet", pretrained_cfg=cfg), 10, pretrained=False)
+    model = create_model(
+        ModelSpec("m", "resnet10t", "resnet", pretrained_cfg=cfg), 10, pretrained=False
+    )
     return model_transform(model)
 
 
@@ -60,14 +67,18 @@ def test_rows_of_several_arrays_interleaved(tmp_path):
     transform = timm_transform(**DEMO_CFG)
     a, b = save_array(tmp_path / "a.npy", 5, 32, 0), save_array(tmp_path / "b.npy", 5, 32, 1)
     refs = [a[0], b[3], b[1], a[4], a[2], b[0], a[1]]
-    assert torch.equal(torch.cat(list(batched_tensors(refs, transform, 3))), per_image(refs, transform))
+    assert torch.equal(
+        torch.cat(list(batched_tensors(refs, transform, 3))), per_image(refs, transform)
+    )
 
 
 def test_resizing_transforms_take_the_per_image_path(tmp_path):
     transform = timm_transform(**{**DEMO_CFG, "input_size": [3, 64, 64]})
     assert array_batch_fn(transform, 32, 32) is None
     refs = save_array(tmp_path / "a.npy", 6, 32, 0)
-    assert torch.equal(torch.cat(list(batched_tensors(refs, transform, 4))), per_image(refs, transform))
+    assert torch.equal(
+        torch.cat(list(batched_tensors(refs, transform, 4))), per_image(refs, transform)
+    )
 
 
 def test_workers_decode_files_identically_and_in_order(tmp_path):
@@ -75,7 +86,9 @@ def test_workers_decode_files_identically_and_in_order(tmp_path):
     refs = []
     for i in range(23):
         path = tmp_path / f"{i}.jpg"
-        Image.fromarray(np.random.default_rng(i).integers(0, 256, (50, 70, 3), dtype=np.uint8)).save(path)
+        Image.fromarray(
+            np.random.default_rng(i).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+        ).save(path)
         refs.append(str(path))
     refs.append(save_array(tmp_path / "a.npy", 3, 32, 0)[1])  # mixed references: no array fast path
     expected = per_image(refs, transform)
@@ -96,4 +109,6 @@ def test_extract_keeps_its_signature_and_output(tmp_path):
     with torch.no_grad():
         expected = encode(per_image(refs, transform)).numpy()
     np.testing.assert_allclose(old_style, expected, rtol=0, atol=1e-6)
-    assert np.array_equal(extract(encode, transform, refs, batch_size=8, device="cpu", workers=2), old_style)
+    assert np.array_equal(
+        extract(encode, transform, refs, batch_size=8, device="cpu", workers=2), old_style
+    )

@@ -24,10 +24,21 @@ def load(name: str) -> dict:
 
 def dry_run(name: str, workdir, target: str = "all_models") -> subprocess.CompletedProcess:
     """``snakemake -n`` of ``target`` with a shipped config, in an empty folder, offline."""
-    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(REPO / "config" / name), "-n", target, "--quiet", "rules"]
+    cmd = [
+        str(SNAKEMAKE),
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(REPO / "config" / name),
+        "-n",
+        target,
+        "--quiet",
+        "rules",
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -56,21 +67,45 @@ def test_dry_run_builds_the_whole_dag_in_seconds(name, tmp_path):
 @pytest.mark.parametrize("name", PAPER_CONFIGS)
 def test_paper_configs_list_table5_and_table4(name):
     config = load(name)
-    assert config["models"] == PAPER_MODELS  # the 40 models of Table 5, exactly as the zoo resolves them
-    assert config["head"] == {"lr": 0.2, "momentum": 0.9, "weight_decay": 0.0005, "epochs": 1000,
-                              "lambda": 0.5, "seed": 0}
+    assert (
+        config["models"] == PAPER_MODELS
+    )  # the 40 models of Table 5, exactly as the zoo resolves them
+    assert config["head"] == {
+        "lr": 0.2,
+        "momentum": 0.9,
+        "weight_decay": 0.0005,
+        "epochs": 1000,
+        "lambda": 0.5,
+        "seed": 0,
+    }
     assert config["generator"]["k"] == 5
-    assert config["failures"]["baseline"] == {k: v for k, v in config["head"].items() if k != "lambda"}
-    assert config["clip"] == {"arch": "ViT-B-32", "weights": "openai", "prompt": "a photo of a {class_name} {background}"}
-    assert config["llm"]["backend"] == "openai" and config["llm"]["options"]["model"] == "gpt-3.5-turbo"
-    assert config["llm"]["prompt"] == "What are the uncommon backgrounds that a {class_name} can appear in?"
+    assert config["failures"]["baseline"] == {
+        k: v for k, v in config["head"].items() if k != "lambda"
+    }
+    assert config["clip"] == {
+        "arch": "ViT-B-32",
+        "weights": "openai",
+        "prompt": "a photo of a {class_name} {background}",
+    }
+    assert (
+        config["llm"]["backend"] == "openai"
+        and config["llm"]["options"]["model"] == "gpt-3.5-turbo"
+    )
+    assert (
+        config["llm"]["prompt"]
+        == "What are the uncommon backgrounds that a {class_name} can appear in?"
+    )
     assert config["generator"]["backend"] == "diffusers"
     assert config["generator"]["options"]["model"] == "stable-diffusion-v1-5/stable-diffusion-v1-5"
 
 
 def test_imagenet_config_samples_as_section_5_1():
     options = load("imagenet.yaml")["datasets"]["imagenet"]["options"]
-    assert (options["train_per_class"], options["debug_size"], options["test_size"]) == (30, 30000, 20000)
+    assert (options["train_per_class"], options["debug_size"], options["test_size"]) == (
+        30,
+        30000,
+        20000,
+    )
 
 
 def test_readme_documents_every_config_and_key():

@@ -44,7 +44,9 @@ def test_train_mode_ignores_the_own_head_and_own_mode_requires_one():
     assert failure_head("train", own, x, y, 3, PARAMS)[2] == "train"
     with pytest.raises(ValueError, match="failures.head is 'own' but the model has no classifier"):
         failure_head("own", None, x, y, 3, PARAMS)
-    with pytest.raises(ValueError, match=r"failures.head is 'mine'; valid: \['auto', 'own', 'train'\]"):
+    with pytest.raises(
+        ValueError, match=r"failures.head is 'mine'; valid: \['auto', 'own', 'train'\]"
+    ):
         failure_head("mine", own, x, y, 3, PARAMS)
     with pytest.raises(ValueError, match="needs train-split features"):
         failure_head("auto", None, x[:0], y[:0], 3, PARAMS)
@@ -60,8 +62,14 @@ def test_workflow_collects_failures_of_a_checkpoint_model_without_classifier(tmp
     torch.save({f"module.{k}": v for k, v in state.items()}, checkpoint)
     config = tiny_config(models=("resnet10t",))
     demo_cfg = config["models"]["resnet10t"]["pretrained_cfg"]
-    config["models"]["ssl"] = {"arch": "resnet10t", "family": "swav", "source": "checkpoint", "layout": "swav",
-                               "weights": str(checkpoint), "pretrained_cfg": demo_cfg}
+    config["models"]["ssl"] = {
+        "arch": "resnet10t",
+        "family": "swav",
+        "source": "checkpoint",
+        "layout": "swav",
+        "weights": str(checkpoint),
+        "pretrained_cfg": demo_cfg,
+    }
     config["failures"]["baseline"] = {"epochs": 30}
     write_config(tmp_path, config)
     result = snakemake(tmp_path, "--cores", "2", "results/demo/ssl/failures.parquet")
@@ -71,4 +79,7 @@ def test_workflow_collects_failures_of_a_checkpoint_model_without_classifier(tmp
     assert torch.load(tmp_path / "results/demo/ssl/classifier.pt") is None
     failures = pd.read_parquet(tmp_path / "results/demo/ssl/failures.parquet")
     assert len(failures) and set(failures["part"]) == {"debug_seed", "debug_heldout"}
-    assert "failures of the train head" in (tmp_path / "logs/demo/ssl/collect_failures.log").read_text()
+    assert (
+        "failures of the train head"
+        in (tmp_path / "logs/demo/ssl/collect_failures.log").read_text()
+    )

@@ -131,7 +131,8 @@ def test_new_lambdas_rerun_the_lambda_sweep_only(run):
     config = paper_config()
     config["paper"]["lambdas"] = [0.0, 2.0]
     write_config(run, config)
-    result = snakemake(run, "-n", "paper")
+    # code changes (other edits while the tests run) must not count here, only params
+    result = snakemake(run, "-n", "paper", "--rerun-triggers", "mtime", "params")
     write_config(run, paper_config())
     assert result.returncode == 0, result.stderr[-4000:]
     out = result.stdout + result.stderr

@@ -45,9 +45,17 @@ def _keeps_size(step: object, height: int, width: int) -> bool:
     return False
 
 
-def _to_tensor_batch(images: np.ndarray, mean: torch.Tensor | None, std: torch.Tensor | None) -> torch.Tensor:
+def _to_tensor_batch(
+    images: np.ndarray, mean: torch.Tensor | None, std: torch.Tensor | None
+) -> torch.Tensor:
     """ToTensor (and Normalize) of a uint8 (N, H, W, 3) batch, exactly as per image."""
-    batch = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(torch.get_default_dtype()).div(255)
+    batch = (
+        torch.from_numpy(images)
+        .permute(0, 3, 1, 2)
+        .contiguous()
+        .to(torch.get_default_dtype())
+        .div(255)
+    )
     if mean is not None:
         batch.sub_(mean[None, :, None, None]).div_(std[None, :, None, None])
     return batch
@@ -67,7 +75,11 @@ def array_batch_fn(transform: object, height: int, width: int) -> BatchFn | None
     while geometry < len(steps) and _keeps_size(steps[geometry], height, width):
         geometry += 1
     rest = steps[geometry:]
-    if rest and type(rest[0]).__name__ == "MaybeConvertMode" and getattr(rest[0], "mode", None) == "RGB":
+    if (
+        rest
+        and type(rest[0]).__name__ == "MaybeConvertMode"
+        and getattr(rest[0], "mode", None) == "RGB"
+    ):
         rest = rest[1:]  # open_clip's RGB conversion: a no-op on RGB rows
     if not rest or not isinstance(rest[0], T.ToTensor):
         return None
@@ -77,11 +89,16 @@ def array_batch_fn(transform: object, height: int, width: int) -> BatchFn | None
     if len(rest) > 2 or not isinstance(norm, T.Normalize) or norm.inplace:
         return None
     dtype = torch.get_default_dtype()
-    return partial(_to_tensor_batch, mean=torch.as_tensor(norm.mean, dtype=dtype),
-                   std=torch.as_tensor(norm.std, dtype=dtype))
+    return partial(
+        _to_tensor_batch,
+        mean=torch.as_tensor(norm.mean, dtype=dtype),
+        std=torch.as_tensor(norm.std, dtype=dtype),
+    )
 
 
-def _array_batches(refs: Sequence[str], transform: object, batch_size: int) -> Iterator[torch.Tensor] | None:
+def _array_batches(
+    refs: Sequence[str], transform: object, batch_size: int
+) -> Iterator[torch.Tensor] | None:
     """Batches sliced straight from ``.npy`` arrays, or None if some reference needs PIL."""
     if not refs or not all(is_array_ref(r) for r in refs):
         return None
@@ -89,17 +106,25 @@ def _array_batches(refs: Sequence[str], transform: object, batch_size: int) -> I
     fns = {}
     for path in set(paths):
         shape = open_array(path).shape
-        fn = array_batch_fn(transform, shape[1], shape[2]) if len(shape) == 4 and shape[3] == 3 else None
+        fn = (
+            array_batch_fn(transform, shape[1], shape[2])
+            if len(shape) == 4 and shape[3] == 3
+            else None
+        )
         if fn is None:
             return None
         fns[path] = fn
     return _slice_batches(paths, np.asarray(rows, dtype=np.int64), fns, batch_size)
 
 
-def _slice_batches(paths: Sequence[str], rows: np.ndarray, fns: dict[str, BatchFn],
-                   batch_size: int) -> Iterator[torch.Tensor]:
+def _slice_batches(
+    paths: Sequence[str], rows: np.ndarray, fns: dict[str, BatchFn], batch_size: int
+) -> Iterator[torch.Tensor]:
     for start in range(0, len(rows), batch_size):
-        chunk_paths, chunk_rows = paths[start:start + batch_size], rows[start:start + batch_size]
+        chunk_paths, chunk_rows = (
+            paths[start : start + batch_size],
+            rows[start : start + batch_size],
+        )
         parts, begin = [], 0
         for end in range(1, len(chunk_rows) + 1):  # runs of rows from the same array
             if end == len(chunk_rows) or chunk_paths[end] != chunk_paths[begin]:
@@ -122,15 +147,17 @@ class ImageSet(Dataset):
         return self.transform(load_image(self.refs[i]))
 
 
-def batched_tensors(refs: Sequence[str], transform: Callable, batch_size: int,
-                    workers: int = 0) -> Iterator[torch.Tensor]:
+def batched_tensors(
+    refs: Sequence[str], transform: Callable, batch_size: int, workers: int = 0
+) -> Iterator[torch.Tensor]:
     """Yield preprocessed image batches (N, 3, H, W) in order."""
     fast = _array_batches(refs, transform, batch_size)
     if fast is not None:
         yield from fast
     elif workers > 0 and len(refs) > batch_size:
-        yield from DataLoader(ImageSet(refs, transform), batch_size=batch_size, num_workers=workers,
-                              shuffle=False, prefetch_factor=4)
+        yield from DataLoader(
+            ImageSet(refs, transform), batch_size=batch_size, num_workers=workers, shuffle=False
+        )
     else:
         for start in range(0, len(refs), batch_size):
-            yield torch.stack([transform(load_image(r)) for r in refs[start:start + batch_size]])
+            yield torch.stack([transform(load_image(r)) for r in refs[start : start + batch_size]])

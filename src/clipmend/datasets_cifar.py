@@ -26,8 +26,13 @@ log = logging.getLogger(__name__)
 
 # the only globals a CIFAR pickle needs: numpy arrays (numpy 1 and 2 module paths), and
 # bytes as Python 3 writes them at protocol 2
-_ALLOWED_GLOBALS = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-                    ("numpy._core.multiarray", "_reconstruct"), ("_codecs", "encode")}
+_ALLOWED_GLOBALS = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("_codecs", "encode"),
+}
 
 
 @dataclass(frozen=True)
@@ -43,9 +48,17 @@ class CifarLayout:
 
 
 LAYOUTS = {
-    "cifar10": CifarLayout("cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch",
-                           "batches.meta", b"labels", b"label_names"),
-    "cifar100": CifarLayout("cifar-100-python", ("train",), "test", "meta", b"fine_labels", b"fine_label_names"),
+    "cifar10": CifarLayout(
+        "cifar-10-batches-py",
+        tuple(f"data_batch_{i}" for i in range(1, 6)),
+        "test_batch",
+        "batches.meta",
+        b"labels",
+        b"label_names",
+    ),
+    "cifar100": CifarLayout(
+        "cifar-100-python", ("train",), "test", "meta", b"fine_labels", b"fine_label_names"
+    ),
 }
 
 
@@ -83,8 +96,10 @@ def _find_folder(root: Path, layout: CifarLayout) -> Path:
     for folder in (root / layout.folder, root):
         if (folder / layout.meta).is_file():
             return folder
-    raise FileNotFoundError(f"no {layout.folder}/{layout.meta} under {root}; "
-                            "point root at the folder holding the extracted python batches")
+    raise FileNotFoundError(
+        f"no {layout.folder}/{layout.meta} under {root}; "
+        "point root at the folder holding the extracted python batches"
+    )
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -92,9 +107,15 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(f, array)
 
 
-def build_cifar(kind: str, out_dir: Path, root: str, train_per_class: int | None = None,
-                debug_size: int = 6000, test_size: int | None = None,
-                seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+def build_cifar(
+    kind: str,
+    out_dir: Path,
+    root: str,
+    train_per_class: int | None = None,
+    debug_size: int = 6000,
+    test_size: int | None = None,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, list[str]]:
     """Decode CIFAR ``kind`` into ``out_dir/images.npy`` and index it."""
     layout = LAYOUTS[kind]
     folder = _find_folder(Path(root).resolve(), layout)
@@ -105,15 +126,20 @@ def build_cifar(kind: str, out_dir: Path, root: str, train_per_class: int | None
     test_split = debug_test_split(test_y, debug_size, test_size, seed)
     test_keep = np.flatnonzero(test_split != "")
     npy = out_dir / "images.npy"
-    write_with(npy, lambda tmp: _save_npy(tmp, np.concatenate([train_x[train_keep], test_x[test_keep]])))
+    write_with(
+        npy, lambda tmp: _save_npy(tmp, np.concatenate([train_x[train_keep], test_x[test_keep]]))
+    )
     labels = np.concatenate([train_y[train_keep], test_y[test_keep]])
-    index = pd.DataFrame({
-        "id": [f"train/{i:05d}" for i in train_keep] + [f"test/{i:05d}" for i in test_keep],
-        "split": ["train"] * len(train_keep) + test_split[test_keep].tolist(),
-        "label": labels,
-        "class_name": [names[i] for i in labels],
-        "image": [array_ref(npy, i) for i in range(len(labels))],
-    }, columns=INDEX_COLUMNS)
+    index = pd.DataFrame(
+        {
+            "id": [f"train/{i:05d}" for i in train_keep] + [f"test/{i:05d}" for i in test_keep],
+            "split": ["train"] * len(train_keep) + test_split[test_keep].tolist(),
+            "label": labels,
+            "class_name": [names[i] for i in labels],
+            "image": [array_ref(npy, i) for i in range(len(labels))],
+        },
+        columns=INDEX_COLUMNS,
+    )
     log.info("%s %s: %s", kind, folder, index.groupby("split").size().to_dict())
     return index, names
 

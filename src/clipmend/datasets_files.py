@@ -31,8 +31,11 @@ WNID = re.compile(r"^n\d{8}$")
 def list_images(folder: Path) -> list[Path]:
     """Image files directly inside ``folder`` (by suffix, case-insensitive), sorted by name."""
     with os.scandir(folder) as entries:
-        return sorted(Path(e.path) for e in entries
-                      if e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES)
+        return sorted(
+            Path(e.path)
+            for e in entries
+            if e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES
+        )
 
 
 def class_folders(root: Path) -> list[str]:
@@ -50,10 +53,14 @@ def drop_unreadable(index: pd.DataFrame, on_bad_image: str, workers: int = 2) ->
     if not bad:
         log.info("checked %d image files: all readable", len(files))
         return index
-    examples = "; ".join(f"{index['image'].iat[files[i]]} ({why})" for i, why in list(bad.items())[:5])
+    examples = "; ".join(
+        f"{index['image'].iat[files[i]]} ({why})" for i, why in list(bad.items())[:5]
+    )
     if on_bad_image == "error":
-        raise ValueError(f"{len(bad)} of {len(files)} image files are unreadable, e.g. {examples}; "
-                         "fix or remove them, or set on_bad_image: skip")
+        raise ValueError(
+            f"{len(bad)} of {len(files)} image files are unreadable, e.g. {examples}; "
+            "fix or remove them, or set on_bad_image: skip"
+        )
     log.warning("skipped %d unreadable image files of %d, e.g. %s", len(bad), len(files), examples)
     return index.drop(index.index[files[list(bad)]]).reset_index(drop=True)
 
@@ -64,29 +71,44 @@ def unique_names(names: list[str], keys: list[str]) -> list[str]:
     return [f"{n} ({k})" if counts[n] > 1 else n for n, k in zip(names, keys)]
 
 
-def _rows(split: str, paths: list[Path], labels: list[int], classes: list[str], root: Path) -> pd.DataFrame:
-    return pd.DataFrame({
-        "id": [p.relative_to(root).with_suffix("").as_posix() for p in paths],
-        "split": split,
-        "label": np.asarray(labels, dtype=np.int64),
-        "class_name": [classes[i] for i in labels],
-        "image": [str(p) for p in paths],
-    }, columns=INDEX_COLUMNS)
+def _rows(
+    split: str, paths: list[Path], labels: list[int], classes: list[str], root: Path
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": [p.relative_to(root).with_suffix("").as_posix() for p in paths],
+            "split": split,
+            "label": np.asarray(labels, dtype=np.int64),
+            "class_name": [classes[i] for i in labels],
+            "image": [str(p) for p in paths],
+        },
+        columns=INDEX_COLUMNS,
+    )
 
 
 @register_dataset("imagefolder")
-def build_imagefolder(out_dir: Path, root: str, splits: Mapping[str, str] | None = None,
-                      train_per_class: int | None = None, seed: int = 0, on_bad_image: str = "skip",
-                      check_workers: int = 2) -> tuple[pd.DataFrame, list[str]]:
+def build_imagefolder(
+    out_dir: Path,
+    root: str,
+    splits: Mapping[str, str] | None = None,
+    train_per_class: int | None = None,
+    seed: int = 0,
+    on_bad_image: str = "skip",
+    check_workers: int = 2,
+) -> tuple[pd.DataFrame, list[str]]:
     """``root/<folder>/<class>/*`` for each split (train, val = debug set, test) in ``splits``."""
     root = Path(root).resolve()
     splits = dict(FOLDER_SPLITS if splits is None else splits)
     unknown = set(splits) - set(FOLDER_SPLITS)
     if unknown:
-        raise ValueError(f"imagefolder splits {sorted(unknown)} unknown; valid: {list(FOLDER_SPLITS)}")
+        raise ValueError(
+            f"imagefolder splits {sorted(unknown)} unknown; valid: {list(FOLDER_SPLITS)}"
+        )
     present = {s: root / f for s, f in splits.items() if (root / f).is_dir()}
     if "val" not in present:
-        raise FileNotFoundError(f"imagefolder: no debug-set folder {root / splits.get('val', 'val')}")
+        raise FileNotFoundError(
+            f"imagefolder: no debug-set folder {root / splits.get('val', 'val')}"
+        )
     classes = sorted({c for folder in present.values() for c in class_folders(folder)})
     frames = []
     for split, folder in present.items():
@@ -96,8 +118,12 @@ def build_imagefolder(out_dir: Path, root: str, splits: Mapping[str, str] | None
                 found = list_images(folder / name)
                 paths += found
                 labels += [label] * len(found)
-        keep = sample_per_class(np.asarray(labels), train_per_class if split == "train" else None, seed)
-        frames.append(_rows(split, [paths[i] for i in keep], [labels[i] for i in keep], classes, root))
+        keep = sample_per_class(
+            np.asarray(labels), train_per_class if split == "train" else None, seed
+        )
+        frames.append(
+            _rows(split, [paths[i] for i in keep], [labels[i] for i in keep], classes, root)
+        )
     index = drop_unreadable(pd.concat(frames, ignore_index=True), on_bad_image, check_workers)
     log.info("imagefolder %s: %s", root, index.groupby("split").size().to_dict())
     return index, classes
@@ -116,10 +142,14 @@ def read_synset_mapping(path: str | Path | None) -> tuple[list[str], list[str]]:
         wnids = list(info.label_names())
         names = [info.index_to_description(i) for i in range(len(wnids))]
     else:
-        pairs = [line.split(maxsplit=1) for line in Path(path).read_text().splitlines() if line.strip()]
+        pairs = [
+            line.split(maxsplit=1) for line in Path(path).read_text().splitlines() if line.strip()
+        ]
         bad = [p[0] for p in pairs if not WNID.match(p[0])]
         if bad:
-            raise ValueError(f"synset mapping {path}: {bad[:3]} are not wnids (lines 'n01440764 tench, ...')")
+            raise ValueError(
+                f"synset mapping {path}: {bad[:3]} are not wnids (lines 'n01440764 tench, ...')"
+            )
         wnids = [p[0] for p in pairs]
         names = [p[1].strip() if len(p) > 1 else p[0] for p in pairs]
     return wnids, unique_names(names, wnids)
@@ -137,29 +167,50 @@ def read_val_labels(path: str | Path) -> dict[str, str]:
     return labels
 
 
-def _imagenet_split(folder: Path, wnids: list[str], val_labels: str | None) -> tuple[list[Path], list[int]]:
+def _imagenet_split(
+    folder: Path,
+    wnids: list[str],
+    val_labels: str | None,
+    per_class: int | None = None,
+    seed: int = 0,
+) -> tuple[list[Path], list[int]]:
+    """Images and labels of one split; ``per_class`` samples each class folder as it is listed."""
     label_of = {w: i for i, w in enumerate(wnids)}
     if val_labels is None:
         unknown = sorted(set(class_folders(folder)) - set(label_of))
         if unknown:
             raise ValueError(f"{folder}: class folders {unknown[:5]} are not in the synset mapping")
-        pairs = [(p, label_of[w]) for w in class_folders(folder) for p in list_images(folder / w)]
+        pairs = []
+        for wnid in class_folders(folder):
+            files = list_images(folder / wnid)
+            keep = sample_per_class(np.full(len(files), label_of[wnid]), per_class, seed)
+            pairs += [(files[i], label_of[wnid]) for i in keep]
     else:
         stems = read_val_labels(val_labels)
         files = list_images(folder)
         missing = [p.name for p in files if p.stem not in stems or stems[p.stem] not in label_of]
         if missing:
-            raise ValueError(f"{folder}: {len(missing)} images without a known label in {val_labels}, "
-                             f"e.g. {missing[:3]}")
+            raise ValueError(
+                f"{folder}: {len(missing)} images without a known label in {val_labels}, "
+                f"e.g. {missing[:3]}"
+            )
         pairs = [(p, label_of[stems[p.stem]]) for p in files]
     return [p for p, _ in pairs], [label for _, label in pairs]
 
 
 @register_dataset("imagenet")
-def build_imagenet(out_dir: Path, root: str, train_per_class: int | None = 30, debug_size: int = 30000,
-                   test_size: int | None = 20000, seed: int = 0, synset_mapping: str | None = None,
-                   val_labels: str | None = None, on_bad_image: str = "skip",
-                   check_workers: int = 2) -> tuple[pd.DataFrame, list[str]]:
+def build_imagenet(
+    out_dir: Path,
+    root: str,
+    train_per_class: int | None = 30,
+    debug_size: int = 30000,
+    test_size: int | None = 20000,
+    seed: int = 0,
+    synset_mapping: str | None = None,
+    val_labels: str | None = None,
+    on_bad_image: str = "skip",
+    check_workers: int = 2,
+) -> tuple[pd.DataFrame, list[str]]:
     """ImageNet-1k as in the paper: 30 train images per class; val split into debug set and test.
 
     ``root/train/<wnid>/*.JPEG``; ``root/val/<wnid>/*.JPEG``, or a flat ``root/val`` with
@@ -170,16 +221,19 @@ def build_imagenet(out_dir: Path, root: str, train_per_class: int | None = 30, d
     wnids, classes = read_synset_mapping(synset_mapping)
     frames = []
     if (root / "train").is_dir():
-        paths, labels = _imagenet_split(root / "train", wnids, None)
-        keep = sample_per_class(np.asarray(labels), train_per_class, seed)
-        frames.append(_rows("train", [paths[i] for i in keep], [labels[i] for i in keep], classes, root))
+        paths, labels = _imagenet_split(root / "train", wnids, None, train_per_class, seed)
+        frames.append(_rows("train", paths, labels, classes, root))
     else:
-        log.warning("imagenet: no %s; no train split (models without a classifier need one)", root / "train")
+        log.warning(
+            "imagenet: no %s; no train split (models without a classifier need one)", root / "train"
+        )
     paths, labels = _imagenet_split(root / "val", wnids, val_labels)
     split = debug_test_split(np.asarray(labels), debug_size, test_size, seed)
     for name in ("val", "test"):
         keep = np.flatnonzero(split == name)
-        frames.append(_rows(name, [paths[i] for i in keep], [labels[i] for i in keep], classes, root))
+        frames.append(
+            _rows(name, [paths[i] for i in keep], [labels[i] for i in keep], classes, root)
+        )
     index = drop_unreadable(pd.concat(frames, ignore_index=True), on_bad_image, check_workers)
     log.info("imagenet %s: %s", root, index.groupby("split").size().to_dict())
     return index, classes

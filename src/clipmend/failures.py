@@ -16,7 +16,7 @@ import pandas as pd
 from clipmend.heads import HeadParams, train_heads
 
 PARTS = ("debug_seed", "debug_heldout")
-HEAD_MODES = ("auto", "own", "train")  # own if the model has one | always the model's | always trained
+HEAD_MODES = ("auto", "own", "train")  # own if the model has one | always own | always trained
 
 
 def predict(features: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -60,8 +60,9 @@ def failure_head(mode: str, own: tuple[np.ndarray, np.ndarray] | None, train_fea
     if mode not in HEAD_MODES:
         raise ValueError(f"failures.head is {mode!r}; valid: {list(HEAD_MODES)}")
     if mode == "own" and own is None:
-        raise ValueError("failures.head is 'own' but the model has no classifier over the data set's "
-                         "classes; use 'auto' or 'train' to fit a baseline head on the train split")
+        raise ValueError("failures.head is 'own' but the model has no classifier over the data "
+                         "set's classes; use 'auto' or 'train' to fit a baseline head on the "
+                         "train split")
     if own is not None and mode != "train":
         return own[0], own[1], "own"
     if len(train_labels) == 0:

@@ -57,7 +57,7 @@ class ModelSpec:
     pretrained_cfg: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, name: str, entry: Mapping[str, Any]) -> "ModelSpec":
+    def from_config(cls, name: str, entry: Mapping[str, Any]) -> ModelSpec:
         """Build from one ``models:`` config entry; reject inconsistent entries."""
         spec = cls(
             name=name,
@@ -84,10 +84,14 @@ class ModelSpec:
         if self.weights == "train" and self.source != "timm":
             raise ValueError(f"{key}.weights is 'train', which only source timm supports")
         if self.weights == "pretrained" and self.source == "open_clip" and not self.tag:
-            raise ValueError(f"{key}.tag is required for open_clip pretrained weights (e.g. openai)")
+            raise ValueError(
+                f"{key}.tag is required for open_clip pretrained weights (e.g. openai)"
+            )
         if self.weights == "pretrained" and self.source == "checkpoint" and not self.url:
-            raise ValueError(f"{key}.url is required for checkpoint weights 'pretrained'; "
-                             "or set weights to a local checkpoint file")
+            raise ValueError(
+                f"{key}.url is required for checkpoint weights 'pretrained'; "
+                "or set weights to a local checkpoint file"
+            )
 
 
 @dataclass
@@ -123,17 +127,23 @@ def _how_to_provide(spec: ModelSpec) -> str:
     return fix + (", or unset HF_HUB_OFFLINE to download them" if offline() else "")
 
 
-def _missing(spec: ModelSpec, what: str, where: str, err: BaseException | None = None) -> WeightsNotFound:
+def _missing(
+    spec: ModelSpec, what: str, where: str, err: BaseException | None = None
+) -> WeightsNotFound:
     state = "downloads are off (HF_HUB_OFFLINE=1)" if offline() else f"download failed: {err}"
-    return WeightsNotFound(f"model {spec.name!r}: {what} not found in {where} and {state}; "
-                           f"{_how_to_provide(spec)}")
+    return WeightsNotFound(
+        f"model {spec.name!r}: {what} not found in {where} and {state}; {_how_to_provide(spec)}"
+    )
 
 
 def _local_file(spec: ModelSpec, path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
-        hint = ("train it with the workflow" if spec.weights == "train"
-                else f"set models.{spec.name}.weights to an existing file")
+        hint = (
+            "train it with the workflow"
+            if spec.weights == "train"
+            else f"set models.{spec.name}.weights to an existing file"
+        )
         raise WeightsNotFound(f"model {spec.name!r}: checkpoint {path} does not exist; {hint}")
     return path
 
@@ -158,13 +168,19 @@ def _timm() -> Any:
 def _check_timm_arch(spec: ModelSpec) -> Any:
     timm = _timm()
     if not timm.is_model(spec.arch):
-        raise ValueError(f"models.{spec.name}.arch {spec.arch!r} is not a timm model; "
-                         "see timm.list_models() (tags: timm.list_pretrained())")
+        raise ValueError(
+            f"models.{spec.name}.arch {spec.arch!r} is not a timm model; "
+            "see timm.list_models() (tags: timm.list_pretrained())"
+        )
     return timm
 
 
-def create_model(spec: ModelSpec, num_classes: int | None, weights_file: str | Path | None = None,
-                 pretrained: bool = True) -> nn.Module:
+def create_model(
+    spec: ModelSpec,
+    num_classes: int | None,
+    weights_file: str | Path | None = None,
+    pretrained: bool = True,
+) -> nn.Module:
     """Build timm model ``spec.arch`` with weights from ``weights_file``, the hub, or none.
 
     ``num_classes`` None keeps the classifier of the pretrained config (e.g. 1000 for an
@@ -182,33 +198,47 @@ def create_model(spec: ModelSpec, num_classes: int | None, weights_file: str | P
     elif pretrained:
         _check_timm_weights(spec, timm.models.get_pretrained_cfg(spec.arch))
     try:
-        return timm.create_model(spec.arch, pretrained=pretrained, pretrained_cfg_overlay=overlay or None,
-                                 **kwargs)
+        return timm.create_model(
+            spec.arch, pretrained=pretrained, pretrained_cfg_overlay=overlay or None, **kwargs
+        )
     except OSError as err:
         if weights_file is not None or not pretrained:
             raise
-        raise _missing(spec, f"timm weights for {spec.arch!r}", f"the Hugging Face cache {_hf_cache()}",
-                       err) from None
+        raise _missing(
+            spec, f"timm weights for {spec.arch!r}", f"the Hugging Face cache {_hf_cache()}", err
+        ) from None
 
 
 def _check_timm_weights(spec: ModelSpec, cfg: Any) -> None:
-    """Fail at once (before building the model) if timm has no weights, or offline has none cached."""
+    """Fail at once, before building the model: timm has no weights, or offline none are cached."""
     if cfg is None or not (cfg.hf_hub_id or cfg.url):
         raise WeightsNotFound(
             f"model {spec.name!r}: timm has no pretrained weights for {spec.arch!r} "
             f"(tags: timm.list_pretrained({spec.arch.split('.')[0] + '.*'!r})); "
-            f"set models.{spec.name}.weights to a local checkpoint file")
+            f"set models.{spec.name}.weights to a local checkpoint file"
+        )
     if not offline():
         return
     if cfg.hf_hub_id:
         from huggingface_hub import try_to_load_from_cache
 
         repo, _, revision = cfg.hf_hub_id.partition("@")
-        names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin"]
-        if not any(isinstance(try_to_load_from_cache(repo, n, revision=revision or None), str) for n in names):
-            raise _missing(spec, f"timm weights {cfg.hf_hub_id!r}", f"the Hugging Face cache {_hf_cache()}")
+        names = (
+            [cfg.hf_hub_filename]
+            if cfg.hf_hub_filename
+            else ["model.safetensors", "pytorch_model.bin"]
+        )
+        if not any(
+            isinstance(try_to_load_from_cache(repo, n, revision=revision or None), str)
+            for n in names
+        ):
+            raise _missing(
+                spec, f"timm weights {cfg.hf_hub_id!r}", f"the Hugging Face cache {_hf_cache()}"
+            )
     elif not official_checkpoint_path(cfg.url).is_file():  # timm caches URL downloads there too
-        raise _missing(spec, f"timm weights {cfg.url}", str(official_checkpoint_path(cfg.url).parent))
+        raise _missing(
+            spec, f"timm weights {cfg.url}", str(official_checkpoint_path(cfg.url).parent)
+        )
 
 
 def model_transform(model: nn.Module) -> Any:
@@ -219,13 +249,19 @@ def model_transform(model: nn.Module) -> Any:
     return timm.data.create_transform(**config, is_training=False)
 
 
-def _own_head(spec: ModelSpec, model: nn.Module, num_classes: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+def _own_head(
+    spec: ModelSpec, model: nn.Module, num_classes: int
+) -> tuple[torch.Tensor, torch.Tensor] | None:
     head = model.get_classifier()
     if not isinstance(head, nn.Linear):
         return None
     if head.out_features != num_classes:
-        log.info("model %s: its own head has %d classes, the data set %d; no own classifier",
-                 spec.name, head.out_features, num_classes)
+        log.info(
+            "model %s: its own head has %d classes, the data set %d; no own classifier",
+            spec.name,
+            head.out_features,
+            num_classes,
+        )
         return None
     bias = head.bias if head.bias is not None else torch.zeros(head.out_features)
     return head.weight.detach().clone(), bias.detach().clone()
@@ -234,31 +270,41 @@ def _own_head(spec: ModelSpec, model: nn.Module, num_classes: int) -> tuple[torc
 def _timm_backbone(spec: ModelSpec, num_classes: int, weights_file: str | Path | None) -> Backbone:
     own_classes = num_classes if spec.weights == "train" else None
     model = create_model(spec, own_classes, weights_file).eval()
-    return Backbone(spec, model, model_transform(model),
-                    encode=lambda x: model.forward_head(model.forward_features(x), pre_logits=True),
-                    head=_own_head(spec, model, num_classes))
+    return Backbone(
+        spec,
+        model,
+        model_transform(model),
+        encode=lambda x: model.forward_head(model.forward_features(x), pre_logits=True),
+        head=_own_head(spec, model, num_classes),
+    )
 
 
 # ---------------------------------------------------------------- open_clip
 
 
-def _open_clip_backbone(spec: ModelSpec, num_classes: int, weights_file: str | Path | None) -> Backbone:
+def _open_clip_backbone(
+    spec: ModelSpec, num_classes: int, weights_file: str | Path | None
+) -> Backbone:
     import open_clip
 
     from clipmend.clip import register_local_configs
 
     register_local_configs()
     if spec.arch not in open_clip.list_models():
-        raise ValueError(f"models.{spec.name}.arch {spec.arch!r} is not an open_clip model; "
-                         "see open_clip.list_models()")
+        raise ValueError(
+            f"models.{spec.name}.arch {spec.arch!r} is not an open_clip model; "
+            "see open_clip.list_models()"
+        )
     if weights_file is not None:
         pretrained = str(_local_file(spec, weights_file))
     else:
         pretrained = spec.tag
         cfg = open_clip.get_pretrained_cfg(spec.arch, spec.tag)
         if not cfg:
-            raise ValueError(f"models.{spec.name}.tag {spec.tag!r} is not a pretrained tag of {spec.arch}; "
-                             f"valid: {open_clip.list_pretrained_tags_by_model(spec.arch)}")
+            raise ValueError(
+                f"models.{spec.name}.tag {spec.tag!r} is not a pretrained tag of {spec.arch}; "
+                f"valid: {open_clip.list_pretrained_tags_by_model(spec.arch)}"
+            )
         try:
             open_clip.download_pretrained(cfg)
         except (OSError, RuntimeError) as err:
@@ -293,8 +339,11 @@ def _swav_layout(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
 def _moco_layout(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """MoCo v2: the query encoder ``module.encoder_q.*`` without its MLP head ``fc``."""
     prefix = "module.encoder_q."
-    return {k[len(prefix):]: v for k, v in _unwrap(checkpoint).items()
-            if k.startswith(prefix) and not k.startswith(prefix + "fc.")}
+    return {
+        k[len(prefix) :]: v
+        for k, v in _unwrap(checkpoint).items()
+        if k.startswith(prefix) and not k.startswith(prefix + "fc.")
+    }
 
 
 LAYOUTS: dict[str, Callable[[Mapping[str, Any]], dict[str, torch.Tensor]]] = {
@@ -328,25 +377,40 @@ def load_checkpoint_state(spec: ModelSpec, path: Path) -> dict[str, torch.Tensor
     """Read a checkpoint file and map its keys from ``spec.layout`` to timm/torchvision keys."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(checkpoint, Mapping):
-        raise ValueError(f"model {spec.name!r}: {path} holds a {type(checkpoint).__name__}, not a state dict")
+        raise ValueError(
+            f"model {spec.name!r}: {path} holds a {type(checkpoint).__name__}, not a state dict"
+        )
     return LAYOUTS[spec.layout](checkpoint)
 
 
-def _checkpoint_backbone(spec: ModelSpec, num_classes: int, weights_file: str | Path | None) -> Backbone:
+def _checkpoint_backbone(
+    spec: ModelSpec, num_classes: int, weights_file: str | Path | None
+) -> Backbone:
     path = _local_file(spec, weights_file) if weights_file is not None else _fetch_official(spec)
     model = create_model(spec, 0, pretrained=False).eval()
     classifier = model.pretrained_cfg.get("classifier", "fc")
-    state = {k: v for k, v in load_checkpoint_state(spec, path).items()
-             if not k.startswith(classifier + ".")}
+    state = {
+        k: v
+        for k, v in load_checkpoint_state(spec, path).items()
+        if not k.startswith(classifier + ".")
+    }
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(
             f"model {spec.name!r}: {path} (layout {spec.layout!r}) does not fit {spec.arch}: "
-            f"{len(missing)} missing keys {missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}; "
-            f"check models.{spec.name}.arch and .layout (valid layouts: {sorted(LAYOUTS)})")
-    log.info("model %s: loaded %d tensors from %s (layout %s)", spec.name, len(state), path, spec.layout)
-    return Backbone(spec, model, model_transform(model),
-                    encode=lambda x: model.forward_head(model.forward_features(x), pre_logits=True))
+            f"{len(missing)} missing keys {missing[:3]}, "
+            f"{len(unexpected)} unexpected {unexpected[:3]}; "
+            f"check models.{spec.name}.arch and .layout (valid layouts: {sorted(LAYOUTS)})"
+        )
+    log.info(
+        "model %s: loaded %d tensors from %s (layout %s)", spec.name, len(state), path, spec.layout
+    )
+    return Backbone(
+        spec,
+        model,
+        model_transform(model),
+        encode=lambda x: model.forward_head(model.forward_features(x), pre_logits=True),
+    )
 
 
 LOADERS: dict[str, Callable[[ModelSpec, int, str | Path | None], Backbone]] = {
@@ -365,7 +429,9 @@ def create_backbone(spec: ModelSpec, num_classes: int, weights_file: str | Path 
     """
     spec.check()
     if weights_file is None and spec.weights == "train":
-        raise ValueError(f"model {spec.name!r} has weights 'train' but no trained checkpoint was given")
+        raise ValueError(
+            f"model {spec.name!r} has weights 'train' but no trained checkpoint was given"
+        )
     if weights_file is None and spec.weights != "pretrained":
         weights_file = spec.weights
     return LOADERS[spec.source](spec, num_classes, weights_file)

@@ -22,21 +22,34 @@ class WideResNet50(ResNet):
     """ResNet-50 with every width (stem, bottleneck and outputs) multiplied by ``widen``."""
 
     def __init__(self, widen: int, layers: tuple[int, ...] = (3, 4, 6, 3), **kwargs: Any):
-        super().__init__(block=Bottleneck, layers=layers, channels=tuple(w * widen for w in WIDTHS), **kwargs)
+        super().__init__(
+            block=Bottleneck, layers=layers, channels=tuple(w * widen for w in WIDTHS), **kwargs
+        )
         stem = WIDTHS[0] * widen
         self.conv1 = nn.Conv2d(self.in_chans, stem, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(stem)
         first = self.layer1[0]
         first.conv1 = nn.Conv2d(stem, first.conv1.out_channels, kernel_size=1, bias=False)
-        first.downsample[0] = nn.Conv2d(stem, first.downsample[0].out_channels, kernel_size=1, bias=False)
+        first.downsample[0] = nn.Conv2d(
+            stem, first.downsample[0].out_channels, kernel_size=1, bias=False
+        )
         self.feature_info[0]["num_chs"] = stem
 
 
 def _cfg() -> dict[str, Any]:
     # SwAV's evaluation preprocessing: Resize(256) + CenterCrop(224), bilinear, ImageNet statistics
-    return dict(url="", num_classes=0, input_size=(3, 224, 224), pool_size=(7, 7), crop_pct=0.875,
-                interpolation="bilinear", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
-                first_conv="conv1", classifier="fc")
+    return {
+        "url": "",
+        "num_classes": 0,
+        "input_size": (3, 224, 224),
+        "pool_size": (7, 7),
+        "crop_pct": 0.875,
+        "interpolation": "bilinear",
+        "mean": (0.485, 0.456, 0.406),
+        "std": (0.229, 0.224, 0.225),
+        "first_conv": "conv1",
+        "classifier": "fc",
+    }
 
 
 default_cfgs = generate_default_cfgs({f"swav_resnet50w{w}": _cfg() for w in (2, 4, 5)})

@@ -14,16 +14,22 @@ log = logging.getLogger(__name__)
 
 
 def sample_per_class(labels: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:
-    """Sorted positions of ``per_class`` seeded random items of every class (None: all items)."""
+    """Sorted positions of ``per_class`` seeded random items of every class (None: all items).
+
+    Each class draws from its own generator (seeded by ``seed`` and its integer label),
+    so a class's sample does not depend on the other classes.
+    """
     labels = np.asarray(labels)
     if per_class is None:
         return np.arange(len(labels))
-    rng = np.random.default_rng(seed)
     keep = []
     for label in np.unique(labels):
+        rng = np.random.default_rng([seed, int(label)])
         members = np.flatnonzero(labels == label)
         if len(members) < per_class:
-            log.warning("class %s has %d items, fewer than the %d asked for", label, len(members), per_class)
+            log.warning(
+                "class %s has %d items, fewer than the %d asked for", label, len(members), per_class
+            )
             keep.append(members)
         else:
             keep.append(rng.choice(members, per_class, replace=False))
@@ -56,13 +62,17 @@ def stratified_split(labels: np.ndarray, n_first: int, seed: int) -> np.ndarray:
     return mask
 
 
-def debug_test_split(labels: np.ndarray, debug_size: int, test_size: int | None, seed: int) -> np.ndarray:
+def debug_test_split(
+    labels: np.ndarray, debug_size: int, test_size: int | None, seed: int
+) -> np.ndarray:
     """Assign each item ``val`` (the debug set), ``test`` or ``""`` (unused), stratified by class."""
     labels = np.asarray(labels)
     rest = len(labels) - debug_size
     if debug_size < 0 or rest < 0 or (test_size is not None and not 0 <= test_size <= rest):
-        raise ValueError(f"debug_size {debug_size} + test_size {test_size} exceed the {len(labels)} "
-                         "images available; lower them (test_size null takes the rest)")
+        raise ValueError(
+            f"debug_size {debug_size} + test_size {test_size} exceed the {len(labels)} "
+            "images available; lower them (test_size null takes the rest)"
+        )
     split = np.full(len(labels), "", dtype=object)
     debug = stratified_split(labels, debug_size, seed)
     split[debug] = "val"

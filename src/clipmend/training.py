@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,8 +33,14 @@ def _preload(refs: Sequence[str], transform) -> torch.Tensor:
 
 
 def _schedule(opt: torch.optim.Optimizer, total_steps: int):
-    return torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=max(total_steps, 1), pct_start=0.2)
+    """Linear warm-up over the first 10% of steps, then cosine decay (any number of steps)."""
+    total = max(total_steps, 1)
+    warmup = max(1, total // 10)
+
+    def factor(step: int) -> float:
+        return min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 def train_classifier(model: torch.nn.Module, transform, refs: Sequence[str], labels: np.ndarray,

@@ -28,8 +28,12 @@ from typing import Any
 from clipmend.models import ModelSpec
 
 # SwAV, MoCo v2 and DINO evaluate with Resize(256) + CenterCrop(224), bilinear
-SSL_PREPROCESSING = {"interpolation": "bilinear", "crop_pct": 0.875,
-                     "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+SSL_PREPROCESSING = {
+    "interpolation": "bilinear",
+    "crop_pct": 0.875,
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+}
 FAIR = "https://dl.fbaipublicfiles.com"
 
 
@@ -38,20 +42,33 @@ def _timm(arch: str, family: str) -> dict[str, Any]:
 
 
 def _checkpoint(arch: str, family: str, layout: str, url: str) -> dict[str, Any]:
-    return {"arch": arch, "family": family, "source": "checkpoint", "layout": layout, "url": url,
-            "pretrained_cfg": dict(SSL_PREPROCESSING)}
+    return {
+        "arch": arch,
+        "family": family,
+        "source": "checkpoint",
+        "layout": layout,
+        "url": url,
+        "pretrained_cfg": dict(SSL_PREPROCESSING),
+    }
 
 
 def _clip(arch: str) -> dict[str, Any]:
     return {"arch": arch, "family": "clip", "source": "open_clip", "tag": "openai"}
 
 
-_EFFICIENTNET_TAGS = {**{f"b{i}": f"tf_efficientnet_b{i}.aa_in1k" for i in range(8)},
-                      "b8": "tf_efficientnet_b8.ra_in1k", "l2": "tf_efficientnet_l2.ns_jft_in1k_475"}
+_EFFICIENTNET_TAGS = {
+    **{f"b{i}": f"tf_efficientnet_b{i}.aa_in1k" for i in range(8)},
+    "b8": "tf_efficientnet_b8.ra_in1k",
+    "l2": "tf_efficientnet_l2.ns_jft_in1k_475",
+}
 
 PAPER_MODELS: dict[str, dict[str, Any]] = {
-    **{f"resnet{d}": _timm(f"resnet{d}.{'bt' if d == 26 else 'tv'}_in1k", "resnet")  # no torchvision ResNet-26
-       for d in (18, 26, 34, 50, 101, 152)},
+    **{
+        f"resnet{d}": _timm(
+            f"resnet{d}.{'bt' if d == 26 else 'tv'}_in1k", "resnet"
+        )  # no torchvision ResNet-26
+        for d in (18, 26, 34, 50, 101, 152)
+    },
     **{f"efficientnet_{v}": _timm(arch, "efficientnet") for v, arch in _EFFICIENTNET_TAGS.items()},
     "densenet121": _timm("densenet121.tv_in1k", "densenet"),
     "densenet161": _timm("densenet161.tv_in1k", "densenet"),
@@ -61,14 +78,30 @@ PAPER_MODELS: dict[str, dict[str, Any]] = {
     "vit_large_patch32_224": _timm("vit_large_patch32_224.orig_in21k", "vit"),
     "vit_base_resnet26d_224": _timm("vit_small_r26_s32_224.augreg_in21k_ft_in1k", "vit"),
     "vit_base_resnet50d_224": _timm("vit_base_r50_s16_384.orig_in21k_ft_in1k", "vit"),
-    "swav_resnet50": _checkpoint("resnet50", "swav", "swav", f"{FAIR}/deepcluster/swav_800ep_pretrain.pth.tar"),
-    **{f"swav_resnet50w{w}": _checkpoint(f"swav_resnet50w{w}", "swav", "swav",
-                                         f"{FAIR}/deepcluster/swav_RN50w{w}_400ep_pretrain.pth.tar")
-       for w in (2, 4, 5)},
-    "moco_v2_800ep": _checkpoint("resnet50", "moco", "moco",
-                                 f"{FAIR}/moco/moco_checkpoints/moco_v2_800ep/moco_v2_800ep_pretrain.pth.tar"),
-    "dino_resnet50": _checkpoint("resnet50", "dino", "plain",
-                                 f"{FAIR}/dino/dino_resnet50_pretrain/dino_resnet50_pretrain.pth"),
+    "swav_resnet50": _checkpoint(
+        "resnet50", "swav", "swav", f"{FAIR}/deepcluster/swav_800ep_pretrain.pth.tar"
+    ),
+    **{
+        f"swav_resnet50w{w}": _checkpoint(
+            f"swav_resnet50w{w}",
+            "swav",
+            "swav",
+            f"{FAIR}/deepcluster/swav_RN50w{w}_400ep_pretrain.pth.tar",
+        )
+        for w in (2, 4, 5)
+    },
+    "moco_v2_800ep": _checkpoint(
+        "resnet50",
+        "moco",
+        "moco",
+        f"{FAIR}/moco/moco_checkpoints/moco_v2_800ep/moco_v2_800ep_pretrain.pth.tar",
+    ),
+    "dino_resnet50": _checkpoint(
+        "resnet50",
+        "dino",
+        "plain",
+        f"{FAIR}/dino/dino_resnet50_pretrain/dino_resnet50_pretrain.pth",
+    ),
     "dino_vits16": _timm("vit_small_patch16_224.dino", "dino"),
     "dino_vitb16": _timm("vit_base_patch16_224.dino", "dino"),
     "dino_vits8": _timm("vit_small_patch8_224.dino", "dino"),

@@ -90,7 +90,7 @@ rule generate_collective:
         "benchmarks/runs/{dataset}/families/{family}/generate_collective.tsv"
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
     conda:
         "../../envs/clipmend.yaml"
@@ -120,7 +120,7 @@ rule cross_features:
         "benchmarks/runs/{dataset}/{model}/cross_features.tsv"
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
     conda:
         "../../envs/clipmend.yaml"
@@ -152,7 +152,7 @@ rule collective_heads:
     benchmark:
         "benchmarks/runs/{dataset}/{model}/collective_heads.tsv"
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wc, attempt: 8000 * attempt,  # one batched head per source / λ
         runtime=lambda wc, attempt: 30 * attempt,
     conda:
         "../../envs/clipmend.yaml"
@@ -232,7 +232,7 @@ rule lambda_sweep:
     benchmark:
         "benchmarks/runs/{dataset}/{model}/lambda_sweep.tsv"
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wc, attempt: 8000 * attempt,  # one batched head per source / λ
         runtime=lambda wc, attempt: 30 * attempt,
     conda:
         "../../envs/clipmend.yaml"
@@ -261,7 +261,7 @@ rule k_sweep:
     benchmark:
         "benchmarks/runs/{dataset}/{model}/k_sweep.tsv"
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
     conda:
         "../../envs/clipmend.yaml"

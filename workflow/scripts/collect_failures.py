@@ -22,12 +22,13 @@ own = torch.load(snakemake.input.classifier)
 own = None if own is None else (own["weight"].numpy(), own["bias"].numpy())
 meta, features = read_features(snakemake.input.features, splits=["train", "val"])
 train = (meta["split"] == "train").to_numpy()
-weight, bias, source = failure_head(snakemake.params.mode, own, features[train], meta["label"].to_numpy()[train],
+labels = meta["label"].to_numpy()
+weight, bias, source = failure_head(snakemake.params.mode, own, features[train], labels[train],
                                     len(classes), HeadParams(**snakemake.params.baseline))
 debug = meta[~train].reset_index(drop=True)
 failures = collect_failures(debug, features[~train], weight, bias, snakemake.params.seed)
-logging.info("%d failures of the %s head in %d debug images: %s", len(failures), source, len(debug),
-             failures["part"].value_counts().to_dict())
+logging.info("%d failures of the %s head in %d debug images: %s", len(failures), source,
+             len(debug), failures["part"].value_counts().to_dict())
 write_parquet(failures, snakemake.output.failures)
 write_torch({"weight": torch.from_numpy(weight), "bias": torch.from_numpy(bias), "source": source},
             snakemake.output.head)
