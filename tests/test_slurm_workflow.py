@@ -12,8 +12,8 @@ pytestmark = pytest.mark.slurm
 def test_all_models_runs_through_sbatch(slurm_cluster, tmp_path):  # noqa: F811
     write_config(tmp_path, tiny_config())
     result = slurm_cluster.run_snakemake(
-        "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-        "--configfile", str(tmp_path / "config.yaml"), "all_models",
+        "all_models", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+        "--configfile", str(tmp_path / "config.yaml"),
         timeout=900, log_path=tmp_path / "snakemake.log")
     assert result.returncode == 0, result.stdout[-5000:]
     metrics = pd.read_csv(tmp_path / "results/demo/metrics.csv")

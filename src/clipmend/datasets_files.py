@@ -62,6 +62,8 @@ def drop_unreadable(index: pd.DataFrame, on_bad_image: str, workers: int = 2) ->
             "fix or remove them, or set on_bad_image: skip"
         )
     log.warning("skipped %d unreadable image files of %d, e.g. %s", len(bad), len(files), examples)
+    for i, why in bad.items():
+        log.info("skipped %s (%s)", index["image"].iat[files[i]], why)
     return index.drop(index.index[files[list(bad)]]).reset_index(drop=True)
 
 
