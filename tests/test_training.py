@@ -28,3 +28,20 @@ def test_train_classifier_learns_a_separable_toy_problem(tmp_path):
     train_classifier(model, transform, refs, labels, TrainParams(epochs=5, lr=0.01, batch_size=16))
     x = torch.stack([transform(images[i]) for i in range(64)])
     assert (model(x).argmax(1).numpy() == labels).mean() == 1.0
+
+
+def test_training_is_deterministic(tmp_path):
+    import timm
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
+    np.save(tmp_path / "x.npy", images)
+    refs = [f"{tmp_path / 'x.npy'}#{i}" for i in range(40)]
+    labels = rng.integers(0, 3, 40)
+    transform = lambda im: torch.as_tensor(np.asarray(im), dtype=torch.float32).permute(2, 0, 1) / 255  # noqa: E731
+    states = []
+    for _ in range(2):
+        torch.manual_seed(123)  # model init; training seeds itself
+        model = timm.create_model("resnet10t", num_classes=3)
+        states.append(train_classifier(model, transform, refs, labels, TrainParams(epochs=2, batch_size=16)))
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])

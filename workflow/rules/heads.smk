@@ -4,7 +4,7 @@
 rule debug_heads:
     input:
         features=rules.extract_features.output.features,
-        classifier=rules.extract_features.output.classifier,
+        classifier=rules.collect_failures.output.head,
         failures=rules.collect_failures.output.failures,
         individual="results/{dataset}/{model}/gen_features/individual.parquet",
         random="results/{dataset}/{model}/gen_features/random.parquet",

@@ -131,7 +131,7 @@ rule cross_features:
 rule collective_heads:
     input:
         features=rules.extract_features.output.features,
-        classifier=rules.extract_features.output.classifier,
+        classifier=rules.collect_failures.output.head,
         failures=rules.collect_failures.output.failures,
         classes=rules.prepare_data.output.classes,
         own="results/{dataset}/{model}/gen_features/individual.parquet",
@@ -216,7 +216,7 @@ rule collect_collective:
 rule lambda_sweep:
     input:
         features=rules.extract_features.output.features,
-        classifier=rules.extract_features.output.classifier,
+        classifier=rules.collect_failures.output.head,
         failures=rules.collect_failures.output.failures,
         classes=rules.prepare_data.output.classes,
         gen="results/{dataset}/{model}/gen_features/individual.parquet",
@@ -243,7 +243,7 @@ rule lambda_sweep:
 rule k_sweep:
     input:
         features=rules.extract_features.output.features,
-        classifier=rules.extract_features.output.classifier,
+        classifier=rules.collect_failures.output.head,
         failures=rules.collect_failures.output.failures,
         classes=rules.prepare_data.output.classes,
         assignments=rules.assign_backgrounds.output.assignments,
