@@ -27,7 +27,8 @@ def test_dry_run_of_default_config_builds_whole_dag(tmp_path):
 
     from tests.workflow_utils import SNAKEMAKE
 
-    out = subprocess.run([str(SNAKEMAKE), "-n", "all_models", "--quiet", "rules"], cwd=REPO,
+    out = subprocess.run([str(SNAKEMAKE), "-n", "all_models", "--quiet", "rules", "-s", str(REPO / "Snakefile"),
+                          "--directory", str(tmp_path), "--configfile", str(REPO / "config/config.yaml")],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "debug_heads" in out.stdout + out.stderr and "generate_images" in out.stdout + out.stderr
