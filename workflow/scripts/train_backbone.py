@@ -16,7 +16,9 @@ spec = ModelSpec.from_config(snakemake.wildcards.model, snakemake.params.model)
 classes = json.loads(open(snakemake.input.classes).read())
 index = pd.read_parquet(snakemake.input.index)
 train = index[index["split"] == "train"]
+params = TrainParams(**snakemake.params.train)
+torch.manual_seed(params.seed)  # the random initial weights, too, must be reproducible
 model = create_model(spec, num_classes=len(classes), pretrained=False)
 state = train_classifier(model, model_transform(model), train["image"].tolist(),
-                         train["label"].to_numpy(), TrainParams(**snakemake.params.train))
+                         train["label"].to_numpy(), params)
 write_torch(state, snakemake.output.weights)
