@@ -94,3 +94,13 @@ def test_lint_is_clean():
     out = subprocess.run([str(SNAKEMAKE), "--lint"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Lints for" not in out.stdout + out.stderr, out.stdout + out.stderr
+
+
+def test_two_runs_from_empty_results_give_identical_metrics(run, tmp_path):
+    """Determinism: a second run in a fresh directory reproduces metrics.csv byte for byte."""
+    config = tiny_config()
+    config["llm"]["prompt"] = "Name unusual places where a {class_name} might be photographed."
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "--cores", "2", "all_models")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert (tmp_path / "results/demo/metrics.csv").read_text() == (run / "results/demo/metrics.csv").read_text()
