@@ -666,5 +666,5 @@ if pytest is not None:
             yield cluster
         finally:
             cluster.stop()
-            print(f"\nSLURM test cluster timings (s): "
+            print("\nSLURM test cluster timings (s): "
                   + ", ".join(f"{k}={v:.1f}" for k, v in cluster.timings.items()))

@@ -3,6 +3,7 @@
 import json
 import logging
 
+import pandas as pd
 import torch
 
 from clipmend.features import read_features
@@ -10,7 +11,6 @@ from clipmend.heads import HeadParams, train_heads
 from clipmend.io import write_csv, write_torch
 from clipmend.logs import to_file
 from clipmend.metrics import evaluation_sets, metric_rows
-import pandas as pd
 
 to_file(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

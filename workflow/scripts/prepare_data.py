@@ -1,6 +1,5 @@
 """Build a data set's image index (and, for the demo, render its images)."""
 
-import json
 
 from clipmend.datasets import prepare_dataset
 from clipmend.io import write_json, write_parquet
