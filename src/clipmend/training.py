@@ -43,32 +43,43 @@ def _schedule(opt: torch.optim.Optimizer, total_steps: int):
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
+def _fit(model: torch.nn.Module, n: int, params: TrainParams, batch_loss, desc: str, stat: str) -> None:
+    """The shared loop: seeded shuffles, AdamW, warm-up + cosine, one step per batch.
+
+    ``batch_loss(idx)`` returns ``(loss, summed statistic)``; its per-image mean is logged as ``stat``.
+    """
+    opt = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    steps_per_epoch = -(-n // params.batch_size)
+    sched = _schedule(opt, params.epochs * steps_per_epoch)
+    gen = torch.Generator().manual_seed(params.seed)
+    model.train()
+    for epoch in range(params.epochs):
+        order = torch.randperm(n, generator=gen)
+        total = 0.0
+        for start in tqdm(range(0, n, params.batch_size), desc=f"{desc} epoch {epoch + 1}", mininterval=5):
+            idx = order[start : start + params.batch_size]
+            loss, value = batch_loss(idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += value
+        log.info("%s epoch %d: %s %.3f", desc, epoch + 1, stat, total / n)
+    model.eval()
+
+
 def train_classifier(model: torch.nn.Module, transform, refs: Sequence[str], labels: np.ndarray,
                      params: TrainParams) -> dict[str, torch.Tensor]:
     """Train a timm classifier on the referenced images; return its state dict."""
     torch.manual_seed(params.seed)
     x = _preload(refs, transform)
     y = torch.as_tensor(labels, dtype=torch.long)
-    opt = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
-    steps_per_epoch = -(-len(y) // params.batch_size)
-    sched = _schedule(opt, params.epochs * steps_per_epoch)
-    gen = torch.Generator().manual_seed(params.seed)
-    model.train()
-    for epoch in range(params.epochs):
-        order = torch.randperm(len(y), generator=gen)
-        correct = total = 0
-        for start in tqdm(range(0, len(y), params.batch_size), desc=f"epoch {epoch + 1}", mininterval=5):
-            idx = order[start : start + params.batch_size]
-            logits = model(x[idx])
-            loss = F.cross_entropy(logits, y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            correct += int((logits.argmax(1) == y[idx]).sum())
-            total += len(idx)
-        log.info("epoch %d: train accuracy %.3f", epoch + 1, correct / total)
-    model.eval()
+
+    def batch_loss(idx: torch.Tensor):
+        logits = model(x[idx])
+        return F.cross_entropy(logits, y[idx]), int((logits.argmax(1) == y[idx]).sum())
+
+    _fit(model, len(y), params, batch_loss, desc="train", stat="train accuracy")
     return model.state_dict()
 
 
@@ -81,25 +92,13 @@ def train_clip(model, preprocess, tokenizer, refs: Sequence[str], captions: Sequ
     x = _preload(refs, preprocess)
     tokens = tokenizer(list(captions))
     loss_fn = ClipLoss()
-    opt = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
-    steps_per_epoch = -(-len(x) // params.batch_size)
-    sched = _schedule(opt, params.epochs * steps_per_epoch)
-    gen = torch.Generator().manual_seed(params.seed)
-    model.train()
-    for epoch in range(params.epochs):
-        order = torch.randperm(len(x), generator=gen)
-        total = 0.0
-        for start in tqdm(range(0, len(x), params.batch_size), desc=f"clip epoch {epoch + 1}", mininterval=5):
-            idx = order[start : start + params.batch_size]
-            out = model(x[idx], tokens[idx])
-            if isinstance(out, dict):
-                out = (out["image_features"], out["text_features"], out["logit_scale"])
-            loss = loss_fn(*out[:3])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss) * len(idx)
-        log.info("clip epoch %d: contrastive loss %.3f", epoch + 1, total / len(x))
-    model.eval()
+
+    def batch_loss(idx: torch.Tensor):
+        out = model(x[idx], tokens[idx])
+        if isinstance(out, dict):
+            out = (out["image_features"], out["text_features"], out["logit_scale"])
+        loss = loss_fn(*out[:3])
+        return loss, float(loss) * len(idx)
+
+    _fit(model, len(x), params, batch_loss, desc="clip", stat="contrastive loss")
     return model.state_dict()
