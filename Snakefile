@@ -1,23 +1,21 @@
 """clipmend: find and fix spurious-correlation failures of image classifiers.
 
-Targets: ``all_models`` (every configured model and data set, the default).
+Targets: ``all_models`` (every configured model and data set, the default) and ``paper``.
 """
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-# the demo config, unless the user gives one (--configfile would otherwise merge into it)
-if not config:
+# The demo config unless the user gives config files: a --configfile replaces it (merged,
+# the two `models:` maps would mix), while --config KEY=VALUE overrides keys of it.
+if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
-
-
-
-validate(config, "workflow/schemas/config.schema.yaml")
+    configfile: f"{workflow.basedir}/config/config.yaml"
 
 
+include: "workflow/rules/config.smk"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/features.smk"

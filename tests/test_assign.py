@@ -56,3 +56,11 @@ def test_assignment_accuracy_resolves_phrases_to_true_backgrounds():
     assert acc.loc["all", "accuracy"] == 0.5 and acc.loc["all", "n"] == 2
     assert acc.loc["debug_seed", "accuracy"] == 1.0
     assert acc.loc["debug_heldout", "accuracy"] == 0.0
+
+
+def test_assignment_accuracy_without_true_backgrounds_is_an_empty_table(caplog):
+    index = pd.DataFrame({"id": ["a", "b"]})  # an imagefolder index records no background
+    table = pd.DataFrame({"id": ["a"], "background": ["in a lake"], "part": ["debug_seed"]})
+    acc = assignment_accuracy({"m": table}, index)
+    assert acc.empty and list(acc.columns) == ["model", "part", "accuracy", "n"]
+    assert "no true backgrounds" in caplog.text

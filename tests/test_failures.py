@@ -31,9 +31,21 @@ def test_split_depends_on_seed():
 
 def test_collect_failures_keeps_only_wrong_predictions():
     meta = pd.DataFrame({"id": ["a", "b", "c", "d"], "label": [0, 1, 0, 1]})
-    feats = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
-    w, b = np.eye(2), np.zeros(2)
-    failures = collect_failures(meta, feats, w, b, seed=0)
+    failures = collect_failures(meta, np.array([0, 0, 1, 1]), seed=0)
     assert failures["id"].tolist() == ["b", "c"]
     assert failures["pred"].tolist() == [0, 1]
     assert set(failures["part"]) <= {"debug_seed", "debug_heldout"}
+
+
+def test_an_image_has_the_same_part_for_every_model():
+    """The split is of the debug set, not of a model's failures: no seed/heldout leak across models."""
+    rng = np.random.default_rng(0)
+    debug = pd.DataFrame({"id": [f"img{i}" for i in range(400)], "label": rng.integers(0, 4, 400)})
+    parts = {}
+    for model in range(5):
+        pred = np.where(rng.random(400) < 0.4, (debug["label"] + 1) % 4, debug["label"])
+        failures = collect_failures(debug, pred, seed=3)
+        for image, part in zip(failures["id"], failures["part"]):
+            assert parts.setdefault(image, part) == part
+    whole = split_parts(debug["id"], debug["label"], seed=3)
+    assert abs((whole == "debug_seed").mean() - 0.5) < 0.02

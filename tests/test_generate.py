@@ -33,6 +33,18 @@ def test_unknown_backend_is_named():
         create_generator("nope")
 
 
+def test_the_diffusers_backend_never_imports_the_demo():
+    import subprocess
+    import sys
+
+    code = ("import sys; from clipmend.generate import create_generator; "
+            "create_generator('diffusers', model='/nowhere', device='cpu'); "
+            "print(sorted(m for m in sys.modules if m.startswith('clipmend.demo')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+
+
 def test_copypaste_renders_requested_background_deterministically():
     gen = create_generator("copypaste", world=WORLD)
     req = ImageRequest("sandal", 5, "in the snow", "a photo of a sandal in the snow", seed=3)
@@ -75,3 +87,42 @@ def test_store_shares_and_resumes(tmp_path):
     generate_set(gen, reqs, tmp_path, progress=False)
     assert gen.calls == 5
     assert set(first.columns) >= {"id", "image", "class_name", "label", "background", "prompt", "seed"}
+
+
+class SafetyGenerator:
+    """Blanks (yields None for) every request whose seed is in ``blank``; counts requests."""
+
+    name = "safety"
+
+    def __init__(self, blank):
+        self.blank, self.calls = set(blank), 0
+
+    def identity(self):
+        return {"kind": "safety"}
+
+    def generate(self, requests):
+        for r in requests:
+            self.calls += 1
+            yield None if r.seed in self.blank else Image.new("RGB", (4, 4), (r.seed % 255, 1, 2))
+
+
+def test_blanked_images_are_regenerated_with_a_new_seed_or_dropped_and_counted(tmp_path):
+    from clipmend.generate import request_seed
+    from clipmend.io import write_parquet
+
+    requests = [ImageRequest("bag", 8, None, "a photo of a bag", seed=s) for s in (1, 2, 3)]
+    # seed 2 is blanked once, then its first new seed works; seed 3 is blanked on every try
+    always = {3, request_seed(3, "safety", 1), request_seed(3, "safety", 2)}
+    gen = SafetyGenerator({2} | always)
+    manifest = generate_set(gen, requests, tmp_path / "store", batch_size=2, progress=False)
+    assert manifest["seed"].tolist() == [1, request_seed(2, "safety", 1)]
+    assert manifest["blanked"].tolist() == [0, 1]
+    assert manifest.attrs["safety"] == {"blanked": 4, "regenerated": 1, "dropped": 1}
+    for path in manifest["image"]:
+        assert np.asarray(Image.open(path)).any()  # no black image in a manifest
+    write_parquet(manifest, tmp_path / "m.parquet")
+    assert pd.read_parquet(tmp_path / "m.parquet").attrs["safety"]["dropped"] == 1
+    # resumed: the blanked tries are remembered in the store, nothing is asked again
+    calls = gen.calls
+    again = generate_set(gen, requests, tmp_path / "store", batch_size=2, progress=False)
+    assert gen.calls == calls and again.drop(columns=[]).equals(manifest)

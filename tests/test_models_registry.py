@@ -121,6 +121,22 @@ def test_timm_weights_from_a_local_file(tmp_path):
     assert create_backbone(spec, 10, None).classifier() is None  # a 1000-way head is no 10-way head
 
 
+def test_a_fine_tuned_checkpoint_keeps_its_own_number_of_classes(tmp_path):
+    model = random_timm("resnet10t", num_classes=3)  # a user's 3-class fine-tune
+    path = tmp_path / "mine.pth"
+    torch.save(model.state_dict(), path)
+    entry = {"arch": "resnet10t", "family": "resnet", "weights": str(path)}
+    backbone = create_backbone(ModelSpec.from_config("mine", entry), 3, None)
+    weight, bias = backbone.classifier()
+    assert torch.equal(weight, model.fc.weight) and torch.equal(bias, model.fc.bias)
+    assert create_backbone(ModelSpec.from_config("mine", entry), 5, None).classifier() is None
+    dropping = ModelSpec.from_config("mine", {**entry, "kwargs": {"num_classes": 0}})
+    assert create_backbone(dropping, 3, None).classifier() is None
+    wrong = ModelSpec.from_config("mine", {**entry, "kwargs": {"num_classes": 7}})
+    with pytest.raises(ValueError, match=r"models\.mine\.kwargs\.num_classes is 7.*over 3 classes"):
+        create_backbone(wrong, 3, None)
+
+
 def test_missing_local_file_names_it_and_the_key(tmp_path):
     spec = ModelSpec.from_config(
         "r18", {"arch": "resnet18", "family": "resnet", "weights": str(tmp_path / "nope.pth")}

@@ -1,7 +1,10 @@
 """Real Snakemake runs of the whole loop on a tiny config."""
 
+import copy
+
 import pandas as pd
 import pytest
+import yaml
 
 from clipmend.metrics import COLUMNS
 from tests.workflow_utils import REPO, snakemake, tiny_config, write_config
@@ -76,9 +79,11 @@ def test_prompt_change_reruns_only_what_depends_on_it(run):
 def test_lambda_change_reruns_heads_only(run):
     config = tiny_config()
     config["llm"]["prompt"] = "Name unusual places where a {class_name} might be photographed."
+    original = yaml.safe_load((run / "config.yaml").read_text())
     config["head"]["lambda"] = 2.0
     write_config(run, config)
     result = snakemake(run, "-n", "all_models")
+    write_config(run, original)  # a dry run: the results are still those of the original config
     assert result.returncode == 0, result.stderr[-4000:]
     out = result.stdout + result.stderr
     assert "debug_heads" in out
@@ -104,3 +109,43 @@ def test_two_runs_from_empty_results_give_identical_metrics(run, tmp_path):
     result = snakemake(tmp_path, "--cores", "2", "all_models")
     assert result.returncode == 0, result.stderr[-4000:]
     assert (tmp_path / "results/demo/metrics.csv").read_text() == (run / "results/demo/metrics.csv").read_text()
+
+
+def test_run_settings_rerun_nothing(run):
+    """Device, batch sizes and memory budgets say how, not what: a finished run stays finished."""
+    original = yaml.safe_load((run / "config.yaml").read_text())  # the config of the last full run
+    config = copy.deepcopy(original)
+    config.update(device="cpu", memory={"device_gb": 3, "host_gb": 2})
+    config["features"]["batch_size"] = 7
+    config["generator"]["batch_size"] = 3
+    write_config(run, config)
+    result = snakemake(run, "-n", "all_models")
+    write_config(run, original)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "Nothing to be done" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_config_override_on_the_command_line_reruns_heads_only(run):
+    """``--config head='{lambda: 0.7}'``: a nested YAML value, coerced to the schema's number."""
+    result = snakemake(run, "-n", "all_models", "--config", "head={lambda: 0.7}")
+    assert result.returncode == 0, result.stderr[-4000:]
+    out = result.stdout + result.stderr
+    assert "debug_heads" in out
+    for rule in ("generate_images", "assign_backgrounds", "extract_features", "collect_failures"):
+        assert rule not in out, rule
+
+
+def test_config_override_without_configfile_uses_the_default_config(tmp_path):
+    import subprocess
+
+    from tests.workflow_utils import SNAKEMAKE
+
+    cmd = [str(SNAKEMAKE), "-n", "all_models", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path)]
+    ok = subprocess.run([*cmd, "--config", "head={lambda: 0.7}"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert "debug_heads" in ok.stdout + ok.stderr
+    bad = subprocess.run([*cmd, "--config", "head={lambda: -1}"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0
+    message = [line for line in bad.stderr.splitlines() if "invalid config" in line]
+    assert message and "head.lambda" in message[0] and "-1" in message[0], bad.stderr[-2000:]
+    assert "Failed validating" not in bad.stderr  # one line, not jsonschema's dump of the schema

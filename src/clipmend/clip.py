@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from clipmend.devices import to_numpy
+
 CONFIG_DIR = Path(__file__).parent / "model_configs"
 
 
@@ -42,7 +44,7 @@ class Clip:
         """L2-normalised text embeddings."""
         tokens = self.tokenizer(texts).to(self.device)
         emb = self.model.encode_text(tokens).float()
-        return torch.nn.functional.normalize(emb, dim=-1).cpu().numpy()
+        return to_numpy(torch.nn.functional.normalize(emb, dim=-1))
 
     @torch.no_grad()
     def encode_images(self, batch: torch.Tensor) -> torch.Tensor:
@@ -50,9 +52,13 @@ class Clip:
         return torch.nn.functional.normalize(self.model.encode_image(batch).float(), dim=-1)
 
 
-def load_clip(arch: str, weights: str | None, device: torch.device) -> Clip:
-    """Load CLIP ``arch`` with ``weights``: an open_clip pretrained tag or a checkpoint file."""
+def load_clip(arch: str, weights: str | None, device: str | torch.device = "cpu") -> Clip:
+    """Load CLIP ``arch`` with ``weights`` (an open_clip pretrained tag or a checkpoint file) on ``device``."""
     import open_clip
+
+    from clipmend.devices import resolve_device
+
+    device = resolve_device(device)
 
     check_arch(arch)
     if weights and (weights.endswith((".pt", ".pth", ".bin", ".safetensors")) or "/" in weights):

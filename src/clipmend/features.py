@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,41 +15,36 @@ import torch
 from tqdm import tqdm
 
 from clipmend.batching import batched_tensors, default_workers
+from clipmend.devices import check_placement, resolve_device, to_numpy
 from clipmend.io import write_with
 
 log = logging.getLogger(__name__)
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA when present; otherwise the named device."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be one of auto, cpu, cuda; got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but no CUDA GPU is available")
-    return torch.device(device)
-
-
 @torch.no_grad()
 def extract(encode, transform, refs: Sequence[str], batch_size: int = 128,
-            device: str = "auto", desc: str = "features", workers: int | None = None) -> np.ndarray:
+            device: str | torch.device = "auto", desc: str = "features", workers: int | None = None,
+            module: torch.nn.Module | None = None) -> np.ndarray:
     """Run ``encode`` over the referenced images; return float32 (N, D) features.
 
-    On CUDA the forward runs under autocast (mixed precision). ``workers`` decoding
-    processes (None: ``default_workers()``) overlap decoding with the forward; rows of
-    ``.npy`` arrays that need no resizing skip decoding (see ``clipmend.batching``).
-    The features do not depend on the number of workers.
+    Batches go to ``device``; ``module`` (the model behind ``encode``) must already be
+    there, or a ``PlacementError`` says so before the first batch. On CUDA the forward
+    runs under autocast (mixed precision). ``workers`` decoding processes (None:
+    ``default_workers()``) overlap decoding with the forward; rows of ``.npy`` arrays
+    that need no resizing skip decoding (see ``clipmend.batching``). The features do
+    not depend on the number of workers.
     """
     dev = resolve_device(device)
+    if module is not None:
+        check_placement(module, dev, desc)
     use_amp = dev.type == "cuda"
     workers = default_workers() if workers is None else workers
     out = []
     bar = tqdm(total=len(refs), desc=desc, unit="img", mininterval=5)
     for batch in batched_tensors(refs, transform, batch_size, workers):
-        with torch.autocast(dev.type, enabled=use_amp):
+        with torch.autocast("cuda") if use_amp else contextlib.nullcontext():
             feats = encode(batch.to(dev, non_blocking=True))
-        out.append(feats.float().cpu().numpy())
+        out.append(to_numpy(feats.float()))
         bar.update(len(batch))
     bar.close()
     if not out:

@@ -8,10 +8,11 @@ same image share one file, and an interrupted run only generates what is missing
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,8 +45,8 @@ class Generator(Protocol):
     def identity(self) -> dict[str, Any]:
         """Everything besides the request that determines the pixels (model, steps, ...)."""
 
-    def generate(self, requests: Sequence[ImageRequest]) -> Iterator[Image.Image]:
-        """Yield one image per request, in order."""
+    def generate(self, requests: Sequence[ImageRequest]) -> Iterator[Image.Image | None]:
+        """Yield one image per request, in order (None where a safety checker blanked it)."""
 
 
 GENERATORS: dict[str, Callable[..., Generator]] = {}
@@ -61,23 +62,49 @@ def register_generator(name: str) -> Callable:
     return wrap
 
 
-def create_generator(name: str, **options: Any) -> Generator:
-    """Build the generator called ``name`` with its config options."""
-    _import_backends()
+RUN_OPTIONS = {"device": "the top-level device (auto | cpu | cuda)", "batch_size": "generator.batch_size"}
+
+
+def create_generator(
+    name: str, device: str | None = None, batch_size: int | None = None, **options: Any
+) -> Generator:
+    """Build the generator called ``name`` with its config options.
+
+    ``device`` and ``batch_size`` are the run's settings (config ``device`` and
+    ``generator.batch_size``), passed to backends that take them; never generator options.
+    """
+    import inspect
+
+    _import_backend(name)
     if name not in GENERATORS:
-        raise ValueError(f"unknown generator backend {name!r}; valid: {sorted(GENERATORS)}")
-    return GENERATORS[name](**options)
+        valid = sorted(set(GENERATORS) | set(BACKEND_MODULES))
+        raise ValueError(f"unknown generator backend {name!r}; valid: {valid}")
+    for key, where in RUN_OPTIONS.items():
+        if key in options:
+            raise ValueError(
+                f"generator.options.{key} is {options[key]!r}, but it is a run setting: "
+                f"remove it and set {where}"
+            )
+    factory = GENERATORS[name]
+    accepted = inspect.signature(factory).parameters
+    for key, value in (("device", device), ("batch_size", batch_size)):
+        if value is not None and key in accepted:
+            options[key] = value
+    return factory(**options)
 
 
-def _import_backends() -> None:
+# the module of each built-in backend, imported only when that backend is asked for (the
+# copy-paste backend imports the demo world, which a run on real data never needs)
+BACKEND_MODULES = {
+    "copypaste": "clipmend.generate_copypaste",
+    "diffusers": "clipmend.generate_diffusers",
+}
+
+
+def _import_backend(name: str) -> None:
     # backends register themselves on import; heavy ones import their deps lazily
-    import clipmend.generate_copypaste  # noqa: F401
-
-    try:
-        import clipmend.generate_diffusers  # noqa: F401
-    except ModuleNotFoundError as err:
-        if err.name != "clipmend.generate_diffusers":
-            raise
+    if name in BACKEND_MODULES and name not in GENERATORS:
+        importlib.import_module(BACKEND_MODULES[name])
 
 
 def image_key(identity: dict[str, Any], request: ImageRequest) -> str:
@@ -92,43 +119,92 @@ def request_seed(*parts: Any, base_seed: int = 0) -> int:
     return int.from_bytes(hashlib.sha256(blob).digest()[:4], "little") & 0x7FFFFFFF
 
 
+SAFETY_RETRIES = 2  # new seeds tried for an image a safety checker blanked, before dropping it
+
+
+def _store_path(store: Path, key: str, suffix: str = ".png") -> Path:
+    return store / key[:2] / f"{key}{suffix}"
+
+
 def generate_set(
     generator: Generator,
     requests: Sequence[ImageRequest],
     store: str | Path,
     batch_size: int = 8,
     progress: bool = True,
+    safety_retries: int = SAFETY_RETRIES,
 ) -> pd.DataFrame:
-    """Generate the requested images into ``store`` (reusing existing ones); return a manifest."""
+    """Generate the requested images into ``store`` (reusing existing ones); return a manifest.
+
+    A generator yields None for an image its safety checker blanked. Such a request is
+    marked in the store (``KEY.blank``, so a resumed run does not ask again) and retried
+    with a new seed up to ``safety_retries`` times, then dropped: no black image reaches
+    a manifest. Each row's ``blanked`` counts the blanked tries before its image; the
+    manifest's ``attrs["safety"]`` (kept in the parquet file) counts blanked, regenerated
+    and dropped images.
+    """
     store = Path(store)
     identity = generator.identity()
-    keys = [image_key(identity, r) for r in requests]
-    paths = [store / k[:2] / f"{k}.png" for k in keys]
-    todo = [i for i, p in enumerate(paths) if not p.exists()]
-    log.info("%d images requested, %d in the store, %d to generate",
-             len(requests), len(requests) - len(todo), len(todo))
-    bar = tqdm(total=len(todo), desc=f"generate ({generator.name})", disable=not progress)
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        images = list(generator.generate([requests[i] for i in chunk]))
-        if len(images) != len(chunk):
-            raise RuntimeError(
-                f"generator {generator.name!r} returned {len(images)} images for {len(chunk)} requests"
-            )
-        for i, image in zip(chunk, images):
-            with atomic_path(paths[i]) as tmp:
-                image.save(tmp, format="PNG")
-        bar.update(len(chunk))
+    current = list(requests)
+    blanked = [0] * len(current)
+    pending = list(range(len(current)))
+    bar = tqdm(total=len(current), desc=f"generate ({generator.name})", disable=not progress)
+    for attempt in range(safety_retries + 1):
+        keys = {i: image_key(identity, current[i]) for i in pending}
+        todo = [i for i in pending if not _store_path(store, keys[i]).exists()
+                and not _store_path(store, keys[i], ".blank").exists()]
+        if attempt == 0:
+            log.info("%d images requested, %d in the store, %d to generate",
+                     len(current), len(current) - len(todo), len(todo))
+            bar.update(len(current) - len(todo))
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            images = list(generator.generate([current[i] for i in chunk]))
+            if len(images) != len(chunk):
+                raise RuntimeError(
+                    f"generator {generator.name!r} returned {len(images)} images for {len(chunk)} requests"
+                )
+            for i, image in zip(chunk, images):
+                if image is None:
+                    _store_path(store, keys[i], ".blank").parent.mkdir(parents=True, exist_ok=True)
+                    _store_path(store, keys[i], ".blank").touch()
+                    continue
+                with atomic_path(_store_path(store, keys[i])) as tmp:
+                    image.save(tmp, format="PNG")
+                bar.update(1)
+        pending = [i for i in pending if not _store_path(store, keys[i]).exists()]
+        for i in pending:
+            blanked[i] += 1
+            if attempt < safety_retries:
+                request = requests[i]
+                current[i] = replace(request, seed=request_seed(request.seed, "safety", attempt + 1))
+        if not pending:
+            break
     bar.close()
+    dropped = set(pending)
+    if any(blanked):
+        log.warning("safety checker: %d images blanked, %d regenerated with a new seed, %d dropped",
+                    sum(blanked), sum(1 for i, n in enumerate(blanked) if n and i not in dropped),
+                    len(dropped))
     rows = []
     flat_identity = {f"gen_{k}": _scalar(v) for k, v in identity.items()}
-    for key, path, r in zip(keys, paths, requests):
-        rows.append({"id": f"gen-{key}", "image": str(path), **asdict(r), **flat_identity})
-    return pd.DataFrame(rows, columns=_manifest_columns(flat_identity))
+    for i, r in enumerate(current):
+        if i in dropped:
+            continue
+        key = image_key(identity, r)
+        rows.append({"id": f"gen-{key}", "image": str(_store_path(store, key)), **asdict(r),
+                     "blanked": blanked[i], **flat_identity})
+    manifest = pd.DataFrame(rows, columns=_manifest_columns(flat_identity))
+    manifest.attrs["safety"] = {
+        "blanked": sum(blanked),
+        "regenerated": sum(1 for i, n in enumerate(blanked) if n and i not in dropped),
+        "dropped": len(dropped),
+    }
+    return manifest
 
 
 def _manifest_columns(flat_identity: dict[str, Any]) -> list[str]:
-    base = ["id", "image", "class_name", "label", "background", "prompt", "seed"]
+    base = ["id", "image", "class_name", "label", "background", "prompt", "seed", "blanked"]
     return base + list(flat_identity)
 
 

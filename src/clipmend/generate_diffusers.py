@@ -9,9 +9,10 @@ Every image gets its own CPU ``torch.Generator`` seeded with the request's seed,
 starting noise depends neither on its batch mates nor on the device. On the CPU, batched
 images match images generated alone up to float rounding (at most 2 of 255 per pixel).
 
-The safety checker is whatever the pipeline ships: SD v1.5 from the hub has one (flagged
-images come back black and are logged as a warning); pipelines saved without one, such
-as the tiny test pipeline (``requires_safety_checker=False``), run none.
+The safety checker is whatever the pipeline ships: SD v1.5 from the hub has one. Its
+flagged (blacked-out) images are yielded as None, so ``generate_set`` retries them with a
+new seed or drops them, and no black image trains a head; pipelines saved without one,
+such as the tiny test pipeline (``requires_safety_checker=False``), run none.
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ class DiffusersGenerator:
             "dtype": self.dtype,
         }
 
-    def generate(self, requests: Sequence[ImageRequest]) -> Iterator[Image.Image]:
-        """Yield one image per request, in order, ``batch_size`` prompts per pipeline call."""
+    def generate(self, requests: Sequence[ImageRequest]) -> Iterator[Image.Image | None]:
+        """Yield one image per request, in order, ``batch_size`` prompts per pipeline call (None: blanked)."""
         for start in range(0, len(requests), self.batch_size):
             yield from self._generate_batch(self.load(), requests[start : start + self.batch_size])
 
@@ -119,7 +120,7 @@ class DiffusersGenerator:
         pipe.set_progress_bar_config(disable=not self.progress)
         return pipe.to(self.device)
 
-    def _generate_batch(self, pipe: Any, batch: Sequence[ImageRequest]) -> list[Image.Image]:
+    def _generate_batch(self, pipe: Any, batch: Sequence[ImageRequest]) -> list[Image.Image | None]:
         options: dict[str, Any] = {
             "prompt": [r.prompt for r in batch],
             "generator": [torch.Generator("cpu").manual_seed(r.seed) for r in batch],
@@ -132,8 +133,9 @@ class DiffusersGenerator:
         if self.negative_prompt:
             options["negative_prompt"] = [self.negative_prompt] * len(batch)
         output = pipe(**options)
-        _warn_flagged(batch, getattr(output, "nsfw_content_detected", None))
-        return output.images
+        flags = getattr(output, "nsfw_content_detected", None) or [False] * len(batch)
+        _warn_flagged(batch, flags)
+        return [None if flagged else image for image, flagged in zip(output.images, flags)]
 
 
 def pipeline_class(name: str) -> Any:
@@ -228,13 +230,12 @@ def _hub_unreachable() -> bool:
 
 
 def _resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"unknown device {device!r}; valid: 'auto', 'cpu', 'cuda', 'cuda:N'")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but no CUDA GPU is available; use 'cpu'")
-    return device
+    from clipmend.devices import resolve_device
+
+    try:
+        return str(resolve_device(device))
+    except RuntimeError as err:
+        raise ValueError(str(err)) from None
 
 
 def _resolve_dtype(dtype: str, device: str) -> str:

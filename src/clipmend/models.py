@@ -183,20 +183,23 @@ def create_model(
 ) -> nn.Module:
     """Build timm model ``spec.arch`` with weights from ``weights_file``, the hub, or none.
 
-    ``num_classes`` None keeps the classifier of the pretrained config (e.g. 1000 for an
-    ImageNet model, 0 for DINO); a number sets it (weights ``train``).
+    ``num_classes`` None keeps the classifier of the weights: the one stored in
+    ``weights_file`` (e.g. a user's 3-class fine-tune), else the pretrained config's (e.g.
+    1000 for an ImageNet model, 0 for DINO); a number sets it (weights ``train``).
     """
     timm = _check_timm_arch(spec)
     overlay = dict(spec.pretrained_cfg)
     kwargs = dict(spec.kwargs)
-    if num_classes is not None:
-        kwargs.setdefault("num_classes", num_classes)
     if weights_file is not None:
         overlay["file"] = str(_local_file(spec, weights_file))
+        if num_classes is None:
+            num_classes = checkpoint_num_classes(spec, overlay["file"])
         if num_classes is not None:
             overlay["num_classes"] = num_classes
     elif pretrained:
         _check_timm_weights(spec, timm.models.get_pretrained_cfg(spec.arch))
+    if num_classes is not None:
+        kwargs.setdefault("num_classes", num_classes)
     try:
         return timm.create_model(
             spec.arch, pretrained=pretrained, pretrained_cfg_overlay=overlay or None, **kwargs
@@ -207,6 +210,50 @@ def create_model(
         raise _missing(
             spec, f"timm weights for {spec.arch!r}", f"the Hugging Face cache {_hf_cache()}", err
         ) from None
+
+
+def checkpoint_num_classes(spec: ModelSpec, path: str | Path) -> int | None:
+    """Classes of the classifier stored in timm checkpoint ``path`` (0: none stored).
+
+    None when the architecture names no classifier. A ``kwargs.num_classes`` other than
+    the file's (or 0, which drops the stored head) is a clear error.
+    """
+    cfg = _timm().models.get_pretrained_cfg(spec.arch)
+    classifier = cfg.classifier if cfg is not None else None
+    if isinstance(classifier, (list, tuple)):
+        classifier = classifier[0] if classifier else None
+    if not classifier:
+        return None
+    shape = _tensor_shapes(path).get(f"{classifier}.weight")
+    found = int(shape[0]) if shape else 0
+    wanted = spec.kwargs.get("num_classes")
+    if wanted is not None and int(wanted) not in (0, found):
+        raise ValueError(
+            f"model {spec.name!r}: models.{spec.name}.kwargs.num_classes is {wanted} but "
+            f"{path} holds a classifier ({classifier}) over {found} classes; "
+            "remove kwargs.num_classes (or set it to 0 to drop the stored classifier)"
+        )
+    return found
+
+
+def _tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Each tensor's shape in a checkpoint file (wrapper and ``module.`` prefix removed)."""
+    if str(path).endswith(".safetensors"):
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            return {k.removeprefix("module."): tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    try:  # memory-mapped: only the shapes are read
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # a legacy (non-zip) file cannot be memory-mapped
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(checkpoint, Mapping):
+        return {}
+    return {
+        k.removeprefix("module."): tuple(v.shape)
+        for k, v in _unwrap(checkpoint).items()
+        if isinstance(v, torch.Tensor)
+    }
 
 
 def _check_timm_weights(spec: ModelSpec, cfg: Any) -> None:
@@ -420,13 +467,21 @@ LOADERS: dict[str, Callable[[ModelSpec, int, str | Path | None], Backbone]] = {
 }
 
 
-def create_backbone(spec: ModelSpec, num_classes: int, weights_file: str | Path | None) -> Backbone:
-    """Load a backbone ready for feature extraction (eval mode).
+def create_backbone(
+    spec: ModelSpec,
+    num_classes: int,
+    weights_file: str | Path | None,
+    device: str | torch.device = "cpu",
+) -> Backbone:
+    """Load a backbone ready for feature extraction (eval mode), on ``device``.
 
     ``weights_file`` overrides where the weights come from (a trained or configured
     checkpoint); None means ``spec.weights`` is ``pretrained``. The backbone keeps its
-    own classifier only if it is linear over exactly ``num_classes`` classes.
+    own classifier only if it is linear over exactly ``num_classes`` classes; that head
+    stays on the host, in float32, for deciding failures.
     """
+    from clipmend.devices import resolve_device
+
     spec.check()
     if weights_file is None and spec.weights == "train":
         raise ValueError(
@@ -434,4 +489,6 @@ def create_backbone(spec: ModelSpec, num_classes: int, weights_file: str | Path 
         )
     if weights_file is None and spec.weights != "pretrained":
         weights_file = spec.weights
-    return LOADERS[spec.source](spec, num_classes, weights_file)
+    backbone = LOADERS[spec.source](spec, num_classes, weights_file)
+    backbone.model.to(resolve_device(device))
+    return backbone

@@ -17,8 +17,8 @@ RUN_SETTING_KEYS = (
     "device",
     "features.batch_size",
     "memory",
+    "generator.batch_size",
     "generator.options.batch_size",
-    "generator.options.device",
 )
 
 
@@ -30,6 +30,7 @@ class RunSettings:
     feature_batch_size: int = 256
     device_memory_gb: float = 40.0  # per job on the GPU (heads are chunked to fit)
     host_memory_gb: float = 16.0  # per job in host RAM
+    generation_batch_size: int = 8  # prompts per generator call
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RunSettings:
@@ -39,6 +40,9 @@ class RunSettings:
             feature_batch_size=int((config.get("features") or {}).get("batch_size", cls.feature_batch_size)),
             device_memory_gb=float(memory.get("device_gb", cls.device_memory_gb)),
             host_memory_gb=float(memory.get("host_gb", cls.host_memory_gb)),
+            generation_batch_size=int(
+                (config.get("generator") or {}).get("batch_size", cls.generation_batch_size)
+            ),
         )
 
 

@@ -34,14 +34,13 @@ rule assign_backgrounds:
         arch=config["clip"]["arch"],
         weights=config["clip"]["weights"],
         prompt=get_config("clip", "prompt"),
-        device=config["device"],
     group:
         "debug"
     log:
         "logs/{dataset}/{model}/assign_backgrounds.log",
     resources:
-        mem_mb=2000,
-        runtime=lambda wc, attempt: 20 * attempt,
+        mem_mb=cost_mem_mb("assign_backgrounds", 2000),
+        runtime=cost_runtime("assign_backgrounds", 20),
     conda:
         "../../envs/clipmend.yaml"
     script:

@@ -2,6 +2,33 @@
 
 import re
 
+
+run_settings = load_pure("run_settings")
+cost = load_pure("cost")
+
+
+def cost_mem_mb(rule, floor):
+    """``mem_mb`` of a rule from its projected peak host memory (clipmend.cost), at least ``floor``.
+
+    benchmarks/paper_scale.py projects the same numbers, so the two agree by construction.
+    """
+
+    def mem_mb(wildcards, threads, attempt):
+        model = getattr(wildcards, "model", None)
+        return cost.mem_mb(rule, config, wildcards.dataset, model, attempt, floor, threads)
+
+    return mem_mb
+
+
+def cost_runtime(rule, floor):
+    """``runtime`` (minutes) of a rule: 1.5 x its projected time on cost.GPU, at least ``floor``."""
+
+    def runtime(wildcards, threads, attempt):
+        model = getattr(wildcards, "model", None)
+        return cost.runtime_min(rule, config, wildcards.dataset, model, attempt, floor, threads)
+
+    return runtime
+
 DATASETS = list(config["datasets"])
 MODELS = list(config["models"])
 GENERATED_SETS = ["individual", "random"]
@@ -53,7 +80,7 @@ def get_dedup_clip(wildcards):
     """The CLIP settings that near-synonym de-duplication uses (None when it is off)."""
     if config["llm"].get("dedup_threshold") is None:
         return None
-    return {k: config["clip"][k] for k in ("arch", "weights")} | {"device": config["device"]}
+    return {k: config["clip"][k] for k in ("arch", "weights")}
 
 
 def get_family(wildcards):
@@ -65,6 +92,15 @@ def get_all_models_targets():
     return expand("results/{dataset}/metrics.csv", dataset=DATASETS) + expand(
         "results/{dataset}/clip_assignment_accuracy.csv", dataset=DATASETS
     )
+
+
+def get_section(section):
+    """Config section ``section`` without its run settings (device, batch sizes, memory): a params value.
+
+    Run settings change how fast, never what, so they must not make Snakemake re-run a rule;
+    scripts read them with ``RunSettings.from_config(snakemake.config)``.
+    """
+    return run_settings.strip_run_settings(section, config[section])
 
 
 def get_config(*keys):
@@ -180,6 +216,37 @@ def get_k_values():
             f"{config['generator']['k']} backgrounds per class; raise generator.k or lower paper.k"
         )
     return [int(k) for k in ks]
+
+
+def _path_mb(path):
+    """Size of a file, or of the files in a directory (an output of ``directory()``), in MB."""
+    import os
+
+    if not os.path.isdir(path):
+        return os.path.getsize(path) / 2**20
+    return sum(e.stat().st_size for e in os.scandir(path) if e.is_file()) / 2**20
+
+
+def get_head_mem_mb(wildcards, input, attempt):
+    """Host memory (MB) of a head-training job: debug_heads and the paper's head rules.
+
+    Reads the job's own input sizes when it is scheduled (<TBD> in a dry run before they
+    exist); nothing is scanned at parse time. The sum of:
+      - the features as read: float32 arrays (a parquet file of float32 features is about
+        their raw size); x3 for the train-split copy and the read's transient second copy;
+      - the head planner's host share: on the CPU the standardised features, weights and
+        logits, about the features again, capped by ``memory.host_gb`` (the planner's budget
+        there); on a GPU only the upload staging (memory.device_gb bounds the device side);
+      - 1.5 GB for Python, torch and pandas.
+    A retry asks for more (attempt x).
+    """
+    features = sum(_path_mb(p) for p in input)
+    host_gb = run_settings.RunSettings.from_config(config).host_memory_gb
+    if str(config.get("device", "auto")).startswith("cuda"):
+        share = 512
+    else:  # cpu, or auto (which may find no GPU): the CPU plan
+        share = min(host_gb * 1024, 1.2 * features + 512)
+    return int((1536 + 3 * features + share) * attempt)
 
 
 def get_paper_targets():

@@ -12,7 +12,7 @@ rule prepare_data:
     benchmark:
         "benchmarks/runs/{dataset}/prepare_data.tsv"
     resources:
-        mem_mb=4000,
+        mem_mb=cost_mem_mb("prepare_data", 4000),
         runtime=lambda wc, attempt: 30 * attempt,
     conda:
         "../../envs/clipmend.yaml"

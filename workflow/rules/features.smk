@@ -11,8 +11,6 @@ rule extract_features:
         classifier="results/{dataset}/{model}/classifier.pt",
     params:
         model=get_model_entry,
-        batch_size=config["features"]["batch_size"],
-        device=config["device"],
     threads: 1
     group:
         "features"
@@ -22,8 +20,8 @@ rule extract_features:
         "benchmarks/runs/{dataset}/{model}/extract_features.tsv"
     resources:
         gpu=1,
-        mem_mb=8000,
-        runtime=lambda wc, attempt: 60 * attempt,
+        mem_mb=cost_mem_mb("extract_features", 8000),
+        runtime=cost_runtime("extract_features", 60),
     conda:
         "../../envs/clipmend.yaml"
     script:
@@ -48,8 +46,8 @@ rule collect_failures:
     log:
         "logs/{dataset}/{model}/collect_failures.log",
     resources:
-        mem_mb=4000,
-        runtime=lambda wc, attempt: 60 * attempt,
+        mem_mb=cost_mem_mb("collect_failures", 4000),
+        runtime=cost_runtime("collect_failures", 60),
     conda:
         "../../envs/clipmend.yaml"
     script:
@@ -65,8 +63,6 @@ rule clip_debug_features:
     params:
         arch=config["clip"]["arch"],
         weights=config["clip"]["weights"],
-        batch_size=config["features"]["batch_size"],
-        device=config["device"],
     threads: 1
     log:
         "logs/{dataset}/clip_debug_features.log",
@@ -74,8 +70,8 @@ rule clip_debug_features:
         "benchmarks/runs/{dataset}/clip_debug_features.tsv"
     resources:
         gpu=1,
-        mem_mb=8000,
-        runtime=lambda wc, attempt: 60 * attempt,
+        mem_mb=cost_mem_mb("clip_debug_features", 8000),
+        runtime=cost_runtime("clip_debug_features", 60),
     conda:
         "../../envs/clipmend.yaml"
     script:

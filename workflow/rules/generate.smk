@@ -9,7 +9,7 @@ rule generate_images:
         individual="results/{dataset}/{model}/images/individual.parquet",
         random="results/{dataset}/{model}/images/random.parquet",
     params:
-        generator=config["generator"],
+        generator=get_section("generator"),
         store="results/{dataset}/image_store",
     threads: 1
     group:
@@ -20,8 +20,8 @@ rule generate_images:
         "benchmarks/runs/{dataset}/{model}/generate_images.tsv"
     resources:
         gpu=1,
-        mem_mb=8000,
-        runtime=lambda wc, attempt: 60 * attempt,
+        mem_mb=cost_mem_mb("generate_images", 8000),
+        runtime=cost_runtime("generate_images", 60),  # the first job makes the shared images
     conda:
         "../../envs/clipmend.yaml"
     script:
@@ -39,8 +39,6 @@ rule generated_features:
         random="results/{dataset}/{model}/gen_features/random.parquet",
     params:
         model=get_model_entry,
-        batch_size=config["features"]["batch_size"],
-        device=config["device"],
     threads: 1
     group:
         "debug"
@@ -50,8 +48,8 @@ rule generated_features:
         "benchmarks/runs/{dataset}/{model}/generated_features.tsv"
     resources:
         gpu=1,
-        mem_mb=4000,
-        runtime=lambda wc, attempt: 30 * attempt,
+        mem_mb=cost_mem_mb("generated_features", 4000),
+        runtime=cost_runtime("generated_features", 30),
     conda:
         "../../envs/clipmend.yaml"
     script:

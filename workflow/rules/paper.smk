@@ -81,7 +81,7 @@ rule generate_collective:
     output:
         collective="results/{dataset}/families/{family}/images/collective.parquet",
     params:
-        generator=config["generator"],
+        generator=get_section("generator"),
         store="results/{dataset}/image_store",
     threads: 1
     log:
@@ -90,8 +90,8 @@ rule generate_collective:
         "benchmarks/runs/{dataset}/families/{family}/generate_collective.tsv"
     resources:
         gpu=1,
-        mem_mb=lambda wc, attempt: 8000 * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
+        mem_mb=cost_mem_mb("generate_collective", 8000),
+        runtime=cost_runtime("generate_collective", 60),
     conda:
         "../../envs/clipmend.yaml"
     script:
@@ -111,8 +111,6 @@ rule cross_features:
     params:
         sources=get_cross_source_names,
         model=get_model_entry,
-        batch_size=config["features"]["batch_size"],
-        device=config["device"],
     threads: 1
     log:
         "logs/{dataset}/{model}/cross_features.log",
@@ -120,8 +118,8 @@ rule cross_features:
         "benchmarks/runs/{dataset}/{model}/cross_features.tsv"
     resources:
         gpu=1,
-        mem_mb=lambda wc, attempt: 8000 * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
+        mem_mb=cost_mem_mb("cross_features", 8000),
+        runtime=cost_runtime("cross_features", 60),
     conda:
         "../../envs/clipmend.yaml"
     script:
@@ -136,6 +134,7 @@ rule collective_heads:
         classes=rules.prepare_data.output.classes,
         own="results/{dataset}/{model}/gen_features/individual.parquet",
         cross=rules.cross_features.output.features,
+        head=rules.debug_heads.output.head,  # the own-set head (individual debugging), reused
     output:
         matrix="results/{dataset}/{model}/collective/matrix.csv",
         metrics="results/{dataset}/{model}/collective/metrics.csv",
@@ -152,7 +151,8 @@ rule collective_heads:
     benchmark:
         "benchmarks/runs/{dataset}/{model}/collective_heads.tsv"
     resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,  # one batched head per source / λ
+        gpu=1,  # heads train on the run's device, chunked to the memory budget
+        mem_mb=get_head_mem_mb,  # features as read + the planner's host share (common.smk)
         runtime=lambda wc, attempt: 30 * attempt,
     conda:
         "../../envs/clipmend.yaml"
@@ -220,6 +220,7 @@ rule lambda_sweep:
         failures=rules.collect_failures.output.failures,
         classes=rules.prepare_data.output.classes,
         gen="results/{dataset}/{model}/gen_features/individual.parquet",
+        head=rules.debug_heads.output.head,  # λ = 0 and λ = head.lambda, reused
     output:
         sweep="results/{dataset}/{model}/sweeps/lambda.csv",
     params:
@@ -232,7 +233,8 @@ rule lambda_sweep:
     benchmark:
         "benchmarks/runs/{dataset}/{model}/lambda_sweep.tsv"
     resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,  # one batched head per source / λ
+        gpu=1,
+        mem_mb=get_head_mem_mb,
         runtime=lambda wc, attempt: 30 * attempt,
     conda:
         "../../envs/clipmend.yaml"
@@ -249,6 +251,7 @@ rule k_sweep:
         assignments=rules.assign_backgrounds.output.assignments,
         manifest="results/{dataset}/{model}/images/individual.parquet",
         gen="results/{dataset}/{model}/gen_features/individual.parquet",
+        head=rules.debug_heads.output.head,  # k = generator.k (the whole set), reused
     output:
         sweep="results/{dataset}/{model}/sweeps/k.csv",
     params:
@@ -261,7 +264,8 @@ rule k_sweep:
     benchmark:
         "benchmarks/runs/{dataset}/{model}/k_sweep.tsv"
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        gpu=1,
+        mem_mb=get_head_mem_mb,
         runtime=lambda wc, attempt: 30 * attempt,
     conda:
         "../../envs/clipmend.yaml"
@@ -325,7 +329,7 @@ rule paper_tables:
         experiments_tex="results/{dataset}/paper/experiments.tex",
     params:
         head=config["head"],
-        generator=config["generator"],
+        generator=get_section("generator"),
     log:
         "logs/{dataset}/paper/paper_tables.log",
     localrule: True

@@ -1,7 +1,9 @@
-"""Collect the debug-set images the model gets wrong; split them into seed and heldout.
+"""Collect the debug-set images the model gets wrong, each in its debug_seed or debug_heldout part.
 
-Failures are those of the model's own classifier, or of a baseline head trained on the
-train split when it has none (failures.head); that head is written for debug_heads.
+Failures are those of the model's own classifier (its float32 logits, recorded as ``pred``
+at extraction), or of a baseline head trained on the train split when it has none
+(failures.head); that head is written for debug_heads. The parts split the whole debug
+set by image id, the same for every model.
 """
 
 import json
@@ -9,7 +11,7 @@ import logging
 
 import torch
 
-from clipmend.failures import collect_failures, failure_head
+from clipmend.failures import collect_failures, failure_head, failure_predictions
 from clipmend.features import read_features
 from clipmend.heads import HeadParams
 from clipmend.io import write_parquet, write_torch
@@ -26,7 +28,8 @@ labels = meta["label"].to_numpy()
 weight, bias, source = failure_head(snakemake.params.mode, own, features[train], labels[train],
                                     len(classes), HeadParams(**snakemake.params.baseline))
 debug = meta[~train].reset_index(drop=True)
-failures = collect_failures(debug, features[~train], weight, bias, snakemake.params.seed)
+pred = failure_predictions(debug, features[~train], weight, bias, source)
+failures = collect_failures(debug, pred, snakemake.params.seed)
 logging.info("%d failures of the %s head in %d debug images: %s", len(failures), source,
              len(debug), failures["part"].value_counts().to_dict())
 write_parquet(failures, snakemake.output.failures)

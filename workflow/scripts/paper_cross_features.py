@@ -15,9 +15,11 @@ import torch
 from clipmend.features import extract, read_features, write_features
 from clipmend.logs import to_file
 from clipmend.models import ModelSpec, create_backbone
+from clipmend.run_settings import RunSettings
 
 to_file(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
+run = RunSettings.from_config(snakemake.config)
 known = {}
 for path in snakemake.input.own:
     meta, features = read_features(path)
@@ -31,9 +33,9 @@ logging.info("%d sets, %d distinct images, %d with features already, %d to extra
 if len(todo):
     spec = ModelSpec.from_config(snakemake.wildcards.model, snakemake.params.model)
     classes = json.loads(open(snakemake.input.classes).read())
-    backbone = create_backbone(spec, len(classes), snakemake.input.get("weights") or None)
+    backbone = create_backbone(spec, len(classes), snakemake.input.get("weights") or None, run.device)
     features = extract(backbone.features, backbone.transform, todo["image"].tolist(),
-                       snakemake.params.batch_size, snakemake.params.device, desc=spec.name)
+                       run.feature_batch_size, run.device, desc=spec.name, module=backbone.model)
     known.update(zip(todo["id"], features))
 out = Path(snakemake.output.features)
 out.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from clipmend.clip import register_local_configs
 from clipmend.demo.world import captions
 from clipmend.io import write_torch
 from clipmend.logs import to_file
+from clipmend.run_settings import RunSettings
 from clipmend.training import TrainParams, train_clip
 
 to_file(snakemake.log[0])
@@ -21,5 +22,6 @@ model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=No
 index = pd.read_parquet(snakemake.input.index)
 clip_split = index[index["split"] == "clip"]
 texts = captions(clip_split["class_name"], clip_split["background"], seed=params.seed)
-state = train_clip(model, preprocess, open_clip.get_tokenizer(arch), clip_split["image"].tolist(), texts, params)
+state = train_clip(model, preprocess, open_clip.get_tokenizer(arch), clip_split["image"].tolist(), texts, params,
+                   RunSettings.from_config(snakemake.config).device)
 write_torch({"state_dict": state}, snakemake.output.weights)

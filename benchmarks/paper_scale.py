@@ -1,0 +1,420 @@
+"""What the ``paper`` target costs on a config: jobs, images or FLOPs, GPU hours and memory per rule.
+
+    .venv/bin/python benchmarks/paper_scale.py config/imagenet.yaml [--skip-measure]
+
+Jobs and each job's declared ``mem_mb``/``runtime``/``threads`` come from the workflow
+itself (``snakemake -n --forceall paper --configfile CONFIG``, a few seconds, no data).
+Work per job comes from ``clipmend.cost``: counted FLOPs per model, images per set, the
+sharing of generated images through the content-addressed store (each distinct image is
+generated once; the random set is identical across models; individual and collective
+sets share a class's backgrounds, see ``cost.generation``), features extracted once per
+model image (cross_features only for images the model has not featurised), and head
+training as full-batch matmuls (3 x 2·N·D·C FLOPs per head and epoch).
+
+GPU throughputs are ``cost.GPU`` constants, marked ``assumed`` unless ``--gpu-json FILE``
+gives measured ones (same keys). CPU throughputs (image decoding, head training on one
+thread, backbone forwards) are measured in this run unless ``--skip-measure``; they
+drive the CPU rules and the decoding share of extraction jobs. Memory: each job's
+projected peak host memory (``cost.job_memory_gb``) against its declared ``mem_mb``.
+The last line printed is ``gpu_hours N`` for the whole target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import json
+import re
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+HEAD_RULES = ("debug_heads", "collective_heads", "lambda_sweep", "k_sweep")
+JOB_OVERHEAD_S = 120.0  # per GPU job: start-up, imports, loading weights (assumed)
+
+
+def load_cost():
+    """``clipmend.cost`` by path (``import clipmend`` would import torch)."""
+    spec = importlib.util.spec_from_file_location("_clipmend_cost", REPO / "src/clipmend/cost.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+cost = load_cost()
+
+
+def load_config(path: Path) -> dict:
+    """The config with the schema's defaults filled in (as the workflow sees it)."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load(path.read_text())
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    return config
+
+
+def local_rules() -> set[str]:
+    """Rules that run on the submit host (``localrule: True``)."""
+    names = set()
+    for smk in (REPO / "workflow/rules").glob("*.smk"):
+        for block in re.split(r"\n(?=rule )", smk.read_text()):
+            match = re.match(r"rule (\w+):", block)
+            if match and re.search(r"^\s+localrule:\s*True", block, re.M):
+                names.add(match.group(1))
+    return names
+
+
+def dry_run_jobs(config_path: Path) -> list[dict]:
+    """Every job of ``paper``: rule, wildcards, threads and evaluated resources (attempt 1)."""
+    cmd = [str(Path(sys.executable).parent / "snakemake"), "-n", "--forceall", "paper",
+           "--configfile", str(config_path), "-s", str(REPO / "Snakefile"), "-d", str(REPO)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    if out.returncode:
+        raise RuntimeError(f"dry run failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    jobs, job = [], None
+    for line in out.stdout.splitlines():
+        match = re.match(r"^(?:local)?rule (\w+):$", line.strip())
+        if match:
+            job = {"rule": match.group(1), "wildcards": {}, "resources": {}, "threads": 1}
+            jobs.append(job)
+            continue
+        if job is None:
+            continue
+        key, _, value = line.strip().partition(": ")
+        if key == "wildcards":
+            job["wildcards"] = dict(kv.split("=", 1) for kv in value.split(", "))
+        elif key == "resources":
+            job["resources"] = dict(kv.split("=", 1) for kv in value.split(", ") if "=" in kv)
+        elif key == "threads":
+            job["threads"] = int(value)
+    return jobs
+
+
+# --- CPU measurements (a few seconds each) ---------------------------------------------------
+
+
+def measure_cpu() -> dict[str, float]:
+    """Per-core CPU throughputs on this machine, one torch thread."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    import clipmend  # noqa: F401 - torchvision fix before timm
+    import timm
+    import timm.data
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    out: dict[str, float] = {}
+
+    def photo(w: int, h: int) -> Image.Image:
+        y, x = np.mgrid[0:h, 0:w] / max(w, h)
+        waves = [np.sin(2 * np.pi * (a * x + b * y)) for a, b in rng.uniform(1, 12, (3, 2))]
+        pixels = (np.stack(waves, -1) * 100 + 128 + rng.normal(0, 8, (h, w, 3))).clip(0, 255)
+        return Image.fromarray(pixels.astype(np.uint8))
+
+    transform = timm.data.create_transform(input_size=(3, 224, 224), crop_pct=0.875,
+                                           interpolation="bicubic")
+    for kind, size, fmt in (("jpeg", (500, 375), "JPEG"), ("png", (512, 512), "PNG")):
+        blobs = []
+        for _ in range(4):
+            buf = io.BytesIO()
+            photo(*size).save(buf, format=fmt, quality=90)
+            blobs.append(buf.getvalue())
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < 1.5:
+            transform(Image.open(io.BytesIO(blobs[n % 4])).convert("RGB"))
+            n += 1
+        out[f"decode_{kind}_per_s"] = n / (time.perf_counter() - start)
+    with torch.no_grad():
+        for arch in ("resnet50", "vit_base_patch32_224"):
+            model = timm.create_model(arch, pretrained=False, num_classes=0).eval()
+            x = torch.randn(32, 3, 224, 224)
+            model(x[:2])
+            start = time.perf_counter()
+            model(x)
+            out[f"{arch}_b32_images_per_s"] = 32 / (time.perf_counter() - start)
+    n, d, c = 4096, 512, 1000  # one full-batch head step: forward + backward
+    xs, ys = torch.randn(n, d), torch.randint(0, c, (n,))
+    w = torch.zeros(c, d, requires_grad=True)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < 1.5:
+        torch.nn.functional.cross_entropy(xs @ w.T, ys).backward()
+        steps += 1
+    out["head_gflops"] = steps * 6 * n * d * c / (time.perf_counter() - start) / 1e9
+    out["text_gflops"] = out["head_gflops"]  # the CLIP text tower is matmuls of the same sizes
+    return out
+
+
+def base_rss_gb() -> float:
+    """Peak RSS (GB) of a process that imports what the rules import."""
+    code = ("import resource, clipmend, timm, open_clip, pandas, pyarrow.parquet; "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[-1]) * 1024 / 1e9
+
+
+# --- projection ------------------------------------------------------------------------------
+
+
+def head_job(rule: str, config: dict, dataset: str, model: str, gpu: dict) -> tuple[float, float, float]:
+    """(FLOPs, GPU seconds, host GB with float16 features) of one head-training job."""
+    sizes = cost.dataset_sizes(config["datasets"][dataset])
+    gen = cost.generation(config, dataset)
+    per_set, sources = gen["per_set"], gen["sources"]
+    _, _, dim, _, _ = cost.profile(config["models"][model])
+    epochs = int(config["head"]["epochs"])
+    if rule == "debug_heads":  # baseline (λ = 0), random, individual
+        gen_rows, sets = [0.0, per_set, per_set], 2
+    elif rule == "collective_heads":  # one head per generated set
+        gen_rows, sets = [per_set] * sources, sources
+    elif rule == "lambda_sweep":  # one set, one head per λ
+        gen_rows, sets = [per_set if lam > 0 else 0.0 for lam in config["paper"]["lambdas"]], 1
+    else:  # one head per k, each on the first k backgrounds of the one set
+        ks = config["paper"].get("k") or list(range(1, int(config["generator"]["k"]) + 1))
+        gen_rows, sets = [per_set * k / int(config["generator"]["k"]) for k in ks], 1
+    flops = cost.head_flops(sizes["train"], gen_rows, dim, sizes["classes"], epochs)
+    held = sizes["train"] + sizes["debug"] + sizes["test"] + sets * per_set
+    held_gb = held * dim * 2 / cost.GB  # float16
+    budget = float((config.get("memory") or {}).get("device_gb", gpu["memory_gb"]))
+    transfer = held_gb / gpu["pcie_gb_per_s"] * epochs if held_gb > 0.8 * budget else 0.0
+    seconds = max(flops / (gpu["head_tflops"] * 1e12), transfer)
+    host = cost.BASE_GB + cost.CUDA_HOST_GB + 2 * held_gb + 1.0  # read as float32
+    return flops, seconds, host
+
+
+def head_declared_gb(config: dict, held_gb: float, attempt: int = 1) -> float:
+    """What common.smk's input-sized ``get_head_mem_mb`` gives once the inputs exist (GB)."""
+    features_mb = held_gb * 1000  # parquet of float16 features
+    host_gb = float((config.get("memory") or {}).get("host_gb", 16))
+    if str(config.get("device", "auto")).startswith("cuda"):
+        share = 512
+    else:
+        share = min(host_gb * 1024, 1.2 * features_mb + 512)
+    return (1536 + 3 * features_mb + share) * attempt / 1000
+
+
+def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -> list[dict]:
+    locals_ = local_rules()
+    by_rule: dict[str, list[dict]] = defaultdict(list)
+    for job in jobs:
+        by_rule[job["rule"]].append(job)
+    rows = []
+    for rule, rjobs in by_rule.items():
+        row = {"rule": rule, "jobs": len(rjobs), "unit": "-", "units": 0.0, "where": "local",
+               "h_max": 0.0, "runtime_h": None, "gpu_h": 0.0, "cpu_h": 0.0, "peak": 0.0,
+               "declared": None, "ok": "local"}
+        if rule in locals_ or rule == "paper":
+            rows.append(row)
+            continue
+        row["where"] = "gpu" if any(int(j["resources"].get("gpu", 0)) for j in rjobs) else "cpu"
+        if rule in HEAD_RULES:
+            row["where"] = "gpu"  # chunked on the run's device (clipmend.heads)
+        first = True
+        for job in rjobs:
+            wc, threads = job["wildcards"], job["threads"]
+            dataset, model = wc.get("dataset"), wc.get("model")
+            gen = cost.generation(config, dataset, fill) if dataset else {}
+            if rule in HEAD_RULES:
+                flops, seconds, peak = head_job(rule, config, dataset, model, gpu)
+                row["unit"], row["units"] = "FLOPs", row["units"] + flops
+                hours = seconds / 3600
+            else:
+                # collective sets draw on the backgrounds the individual sets already cover
+                hours = cost.job_hours(rule, config, dataset, model, threads, fill, cpu, gpu,
+                                       first and rule != "generate_collective")
+                peak = cost.job_memory_gb(rule, config, dataset, model, threads, fill)
+                sizes = cost.dataset_sizes(config["datasets"][dataset])
+                unit, units = {
+                    "prepare_data": ("files indexed", sizes["listed"]),
+                    "extract_features": ("images", sizes["train"] + sizes["debug"] + sizes["test"]),
+                    "clip_debug_features": ("images", sizes["debug"]),
+                    "collect_failures": ("head FLOPs", hours * 3600 * cpu["head_gflops"] * 1e9
+                                         if hours > 0.05 else 0.0),
+                    "propose_backgrounds": ("LLM requests", sizes["classes"]),
+                    "assign_backgrounds": ("text prompts", sizes["classes"]
+                                           * cost.backgrounds_per_class(config)),
+                    "generate_images": ("new images", (gen.get("individual_union", 0)
+                                                       + gen.get("random_union", 0)) if first else 0),
+                    "generate_collective": ("new images", 0),
+                    "generated_features": ("images", 2 * gen.get("per_set", 0)),
+                    "cross_features": ("images", max(0.0, gen.get("individual_union", 0)
+                                                     - gen.get("per_set", 0))),
+                }.get(rule, ("-", 0))
+                row["unit"], row["units"] = unit, row["units"] + units
+                if rule == "generate_images" and first:  # every distinct image, once
+                    total = units * cost.sd_seconds(1, config, gpu) / 3600
+                    hours = cost.sd_seconds(2 * gen["per_set"], config, gpu) / 3600
+                    row["gpu_h"] += total - hours  # the rest is spread over later jobs
+                first = False
+            if row["where"] == "gpu":
+                hours += JOB_OVERHEAD_S / 3600
+                row["gpu_h"] += hours
+            else:
+                row["cpu_h"] += hours
+            declared = job["resources"].get("mem_mb", "0")
+            if declared == "<TBD>":  # sized from the job's inputs when it is scheduled
+                declared = head_declared_gb(config, (peak - cost.BASE_GB - cost.CUDA_HOST_GB - 1) / 2)
+                row["input_sized"] = True
+            else:
+                declared = float(declared) / 1000
+            if row["declared"] is None or peak > row["peak"]:  # the job with the largest peak
+                row["peak"], row["declared"] = peak, declared
+            runtime = float(job["resources"].get("runtime", 0)) / 60
+            if row["runtime_h"] is None or hours >= row["h_max"]:  # the longest job's
+                row["runtime_h"] = runtime
+            row["h_max"] = max(row["h_max"], hours)
+            row["under"] = row.get("under", 0) + (peak > declared)
+            row["late"] = row.get("late", 0) + (hours > runtime)
+        row["ok"] = "OK" if not row["under"] else f"UNDER ({row['under']} jobs)"
+        row["time"] = "OK" if not row["late"] else f"UNDER ({row['late']} jobs)"
+        rows.append(row)
+    return rows
+
+
+def fmt(value: float) -> str:
+    if value == 0:
+        return "0"
+    if value >= 1e6:
+        return f"{value:.3g}"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2g}" if value < 1 else f"{value:.1f}"
+
+
+def table(rows: list[dict], gpu_basis: str, cpu_basis: str) -> str:
+    head = ("| rule | jobs | unit | units | runs on | h/job (max) | its runtime h | time "
+            "| GPU h | CPU h | basis | peak GB (max job) | its mem GB | memory |")
+    lines = [head, "|" + " --- |" * 14]
+    for r in sorted(rows, key=lambda r: (r["where"] == "local", -r["gpu_h"], -r["cpu_h"], r["rule"])):
+        basis = gpu_basis if r["where"] == "gpu" else cpu_basis if r["where"] == "cpu" else "-"
+        declared = "-" if r["declared"] is None else fmt(r["declared"])
+        if r.get("input_sized"):
+            declared += " (from inputs)"
+        runtime = "-" if r["runtime_h"] is None else fmt(r["runtime_h"])
+        lines.append(f"| {r['rule']} | {r['jobs']} | {r['unit']} | {fmt(r['units'])} | {r['where']} "
+                     f"| {fmt(r['h_max'])} | {runtime} | {r.get('time', r['ok'])} | {fmt(r['gpu_h'])} | {fmt(r['cpu_h'])} "
+                     f"| {basis} | {fmt(r['peak'])} | {declared} | {r['ok']} |")
+    return "\n".join(lines)
+
+
+def count_models(config: dict) -> None:
+    """Recount ``cost.PROFILES`` for the config's models on the meta device (~30 s for 40)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import clipmend  # noqa: F401
+    import clipmend.resnet_wide  # noqa: F401 - registers the SwAV wide ResNets
+    import timm
+
+    for entry in list(config["models"].values()) + [config["clip"]]:
+        with torch.device("meta"):
+            if entry.get("source") == "open_clip" or entry is config["clip"]:
+                from open_clip.factory import get_model_config
+                from open_clip.model import CLIP
+
+                model = CLIP(**get_model_config(entry["arch"])).visual
+                size = model.image_size if isinstance(model.image_size, int) else model.image_size[0]
+            else:
+                model = timm.create_model(entry["arch"], pretrained=False, num_classes=0)
+                size = model.pretrained_cfg.get("input_size", (3, 224, 224))[-1]
+            peak = [0]
+
+            def hook(_, inputs, output):
+                n = sum(t.numel() for t in inputs if torch.is_tensor(t))
+                peak[0] = max(peak[0], n + (output.numel() if torch.is_tensor(output) else 0))
+
+            for m in model.modules():
+                if not list(m.children()):
+                    m.register_forward_hook(hook)
+            with FlopCounterMode(display=False) as counter, torch.no_grad():
+                dim = model(torch.empty(1, 3, size, size)).shape[-1]
+        params = sum(p.numel() for p in model.parameters()) / 1e6
+        print(f'    "{entry["arch"]}": ({size}, {counter.get_total_flops() / 1e9:.2f}, {dim}, '
+              f"{params:.1f}, {peak[0] / 1e6:.1f}),")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("config", type=Path)
+    parser.add_argument("--skip-measure", action="store_true",
+                        help="use cost.CPU's assumed CPU figures instead of measuring (seconds)")
+    parser.add_argument("--gpu-json", type=Path, help="measured GPU figures (keys of cost.GPU)")
+    parser.add_argument("--fill", type=float, default=1.0,
+                        help="share of the classes x k background slots filled (1: upper bound)")
+    parser.add_argument("--count-models", action="store_true",
+                        help="recount the per-model FLOPs/dims table on the meta device and exit")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    if args.count_models:
+        count_models(config)
+        return
+    gpu, gpu_basis = dict(cost.GPU), "assumed"
+    if args.gpu_json:
+        gpu.update(json.loads(args.gpu_json.read_text()))
+        gpu_basis = "measured"
+    cpu, cpu_basis, measured = dict(cost.CPU), "assumed", {}
+    if not args.skip_measure:
+        measured = measure_cpu()
+        measured["base_rss_gb"] = base_rss_gb()
+        cpu.update({k: v for k, v in measured.items() if k in cpu})
+        cpu_basis = "measured"
+    jobs = dry_run_jobs(args.config)
+    rows = project(config, jobs, cpu, gpu, args.fill)
+    gen = {d: cost.generation(config, d, args.fill) for d in config["datasets"]}
+    print(f"Paper target of {args.config}: {len(jobs)} jobs; GPU: one {gpu['name']} ({gpu_basis}).")
+    print()
+    print("| throughput | value | basis |")
+    print("| --- | --- | --- |")
+    for key, value in cpu.items():
+        print(f"| CPU {key} (1 core) | {value:.1f} | {cpu_basis} |")
+    for key in ("resnet50_b32_images_per_s", "vit_base_patch32_224_b32_images_per_s", "base_rss_gb"):
+        if key in measured:
+            print(f"| CPU {key} (1 thread) | {measured[key]:.2f} | measured |")
+    for family, tflops in gpu["forward_tflops"].items():
+        print(f"| GPU forward TFLOP/s, {family} (AMP, batch 256) | {tflops:g} | {gpu_basis} |")
+    print(f"| GPU SD v1.5 images/s (512 px, 50 steps, fp16, batch 8) | {gpu['sd_images_per_s']:g} "
+          f"| {gpu_basis} |")
+    print(f"| GPU head matmul TFLOP/s (TF32) | {gpu['head_tflops']:g} | {gpu_basis} |")
+    print()
+    for d, g in gen.items():
+        print(f"Generated images ({d}): {g['per_set']:,.0f} per set, {g['sources']} individual + "
+              f"collective sets; distinct: {g['individual_union']:,.0f} individual/collective "
+              f"(assumption: all {cost.backgrounds_per_class(config)} LLM backgrounds of a class "
+              f"are picked by some model) + {g['random_union']:,.0f} random (the same for every "
+              f"model).")
+    print()
+    print("Per rule: jobs of the dry run; time and host memory of the longest / largest job "
+          "against its declared runtime and mem_mb (head rules: features read as float32; "
+          "their mem_mb is sized from the inputs when scheduled, shown as that formula gives "
+          "it). GPU h include 2 min start-up per GPU job.")
+    print()
+    print(table(rows, gpu_basis, cpu_basis))
+    print()
+    total = sum(r["gpu_h"] for r in rows)
+    cpu_total = sum(r["cpu_h"] for r in rows)
+    over = []
+    for name, entry in config["models"].items():
+        _, _, _, mparams, act = cost.profile(entry)
+        batch = int(config["features"]["batch_size"])
+        need = (4 * mparams * 1e6 + 3 * 2 * act * 1e6 * batch) / cost.GB + 1.0
+        if need > gpu["memory_gb"]:
+            over.append(f"{name} ~{need:.0f} GB")
+    if over:
+        print(f"GPU memory of extraction at batch {config['features']['batch_size']} (weights + "
+              f"3 x the largest layer's input+output in fp16) over {gpu['memory_gb']:g} GB: "
+              + ", ".join(over) + ".")
+        print()
+    print(f"cpu_hours {cpu_total:.0f}")
+    print(f"gpu_hours {total:.0f}")
+
+
+if __name__ == "__main__":
+    main()
