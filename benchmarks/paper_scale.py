@@ -192,13 +192,9 @@ def head_job(rule: str, config: dict, dataset: str, model: str, gpu: dict) -> tu
 
 def head_declared_gb(config: dict, held_gb: float, attempt: int = 1) -> float:
     """What common.smk's input-sized ``get_head_mem_mb`` gives once the inputs exist (GB)."""
-    features_mb = held_gb * 1000  # parquet of float16 features
     host_gb = float((config.get("memory") or {}).get("host_gb", 16))
-    if str(config.get("device", "auto")).startswith("cuda"):
-        share = 512
-    else:
-        share = min(host_gb * 1024, 1.2 * features_mb + 512)
-    return (1536 + 3 * features_mb + share) * attempt / 1000
+    device = str(config.get("device", "auto"))
+    return cost.head_job_mem_mb(held_gb * 1000, device, host_gb, attempt) / 1000
 
 
 def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -> list[dict]:

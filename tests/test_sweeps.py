@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-import clipmend.sweeps as sweeps
+import clipmend.heads as heads_module
 from clipmend.heads import HeadParams, train_heads
 from clipmend.sweeps import SWEEP_COLUMNS, k_subsets, k_sweep, lambda_sweep, sweep_rows
 
@@ -36,14 +36,15 @@ def shifted(n, seed):
 
 @pytest.fixture
 def counted(monkeypatch):
-    """Count ``train_heads`` calls made by the sweeps."""
+    """Heads per trained chunk (one batched run per sweep: one entry)."""
     calls = []
+    fit = heads_module._fit_chunk
 
-    def wrapper(*args, **kwargs):
-        calls.append(len(args[3]))
-        return train_heads(*args, **kwargs)
+    def wrapper(blocks, weight, *args, **kwargs):
+        calls.append(len(weight))  # heads trained together
+        return fit(blocks, weight, *args, **kwargs)
 
-    monkeypatch.setattr(sweeps, "train_heads", wrapper)
+    monkeypatch.setattr(heads_module, "_fit_chunk", wrapper)
     return calls
 
 
@@ -105,6 +106,24 @@ def test_k_sweep_trains_all_k_in_one_call(counted):
     assert counted == [2]
     assert rows["value"].tolist() == [1.0, 3.0]
     assert set(rows["param"]) == {"k"}
+
+
+def test_known_heads_are_reused_and_only_the_others_trained(counted):
+    x, y = blobs(200, 0)
+    gen = shifted(60, 3)
+    evals = {"debug_heldout": shifted(20, 4)}
+    full = lambda_sweep(x, y, gen, [0.0, 0.5, 5.0], evals, 3, PARAMS, **META)
+    (at_half,) = train_heads(x, y, [gen], [0.5], 3, PARAMS, progress=False)
+    (baseline,) = train_heads(x, y, [gen], [0.0], 3, PARAMS, progress=False)
+    counted.clear()
+    reused = lambda_sweep(x, y, gen, [0.0, 0.5, 5.0], evals, 3, PARAMS, known={0.0: baseline, 0.5: at_half},
+                          **META)
+    assert counted == [1]
+    pd.testing.assert_frame_equal(reused, full)
+    counted.clear()
+    rows = k_sweep(x, y, {1: shifted(5, 1), 2: gen}, 0.5, evals, 3, PARAMS, known={2: at_half}, **META)
+    assert counted == [1]
+    assert rows.set_index("value").loc[2.0, "accuracy"] == full.set_index("value").loc[0.5, "accuracy"]
 
 
 def test_sweep_rows_need_one_head_per_value():

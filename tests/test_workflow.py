@@ -77,9 +77,8 @@ def test_prompt_change_reruns_only_what_depends_on_it(run):
 
 
 def test_lambda_change_reruns_heads_only(run):
-    config = tiny_config()
-    config["llm"]["prompt"] = "Name unusual places where a {class_name} might be photographed."
-    original = yaml.safe_load((run / "config.yaml").read_text())
+    original = yaml.safe_load((run / "config.yaml").read_text())  # the config of the last full run
+    config = copy.deepcopy(original)
     config["head"]["lambda"] = 2.0
     write_config(run, config)
     result = snakemake(run, "-n", "all_models")
@@ -146,6 +145,7 @@ def test_config_override_without_configfile_uses_the_default_config(tmp_path):
     assert "debug_heads" in ok.stdout + ok.stderr
     bad = subprocess.run([*cmd, "--config", "head={lambda: -1}"], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0
-    message = [line for line in bad.stderr.splitlines() if "invalid config" in line]
-    assert message and "head.lambda" in message[0] and "-1" in message[0], bad.stderr[-2000:]
-    assert "Failed validating" not in bad.stderr  # one line, not jsonschema's dump of the schema
+    out = bad.stdout + bad.stderr
+    message = [line for line in out.splitlines() if "invalid config" in line]
+    assert message and "head.lambda" in message[0] and "-1" in message[0], out[-2000:]
+    assert "Failed validating" not in out  # one line, not jsonschema's dump of the schema

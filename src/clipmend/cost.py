@@ -326,3 +326,22 @@ def job_hours(rule: str, config: dict[str, Any], dataset: str, model: str | None
         texts = sizes["classes"] * backgrounds_per_class(config)
         return texts * 2 * 38e6 * 77 / (cpu["text_gflops"] * 1e9) / 3600
     return 0.0
+
+
+def head_job_mem_mb(features_mb: float, device: str, host_gb: float, attempt: int = 1) -> int:
+    """Declared host memory (MB) of a head-training job, from the size of its feature files.
+
+    ``features_mb`` is the size of its parquet inputs (float16 features). Reading them
+    gives float32 arrays (2x) plus the float16 buffer while converting (1x): 3x. On the
+    CPU the head planner keeps a standardised float32 copy (2x more, capped by the
+    budget ``host_gb``); on a GPU the device holds it and the host only stages pieces.
+    Add Python with torch and pandas, and a CUDA context where a GPU may be used. A retry
+    asks for more (x attempt).
+    """
+    base = BASE_GB * 1000 + (0 if device == "cpu" else CUDA_HOST_GB * 1000)
+    if device.startswith("cuda"):
+        share = 512.0
+    else:  # cpu, or auto (which may find no GPU): the CPU plan
+        share = min(host_gb * 1000, 2 * features_mb + 512)
+    return int((base + 1000 + 3 * features_mb + share) * attempt)
+

@@ -1,8 +1,13 @@
-"""Sweeps of λ and k (paper Figure 5): all values of one model train as one batched head."""
+"""Sweeps of λ and k (paper Figure 5): all values of one model train in one ``train_heads`` call.
+
+Heads already trained with the same settings (``head.pt``: the baseline at λ = 0, the
+individual head at the configured λ and k) can be passed as ``known`` and are reused.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,20 +56,17 @@ def lambda_sweep(
     dataset: str,
     model: str,
     family: str,
+    known: Mapping[float, Head] | None = None,
     progress: bool = False,
+    **options: Any,
 ) -> pd.DataFrame:
-    """Accuracy per λ with one generated set: every λ in one batched ``train_heads`` call."""
+    """Accuracy per λ with one generated set: every λ not in ``known`` in one ``train_heads`` call.
+
+    ``options`` (``device``, ``memory_bytes``) go to ``train_heads``.
+    """
     _check_values("lambda", lambdas)
-    heads = train_heads(
-        x_orig,
-        y_orig,
-        [gen] * len(lambdas),
-        list(lambdas),
-        num_classes,
-        params,
-        init,
-        progress=progress,
-    )
+    heads = train_heads(x_orig, y_orig, [gen] * len(lambdas), list(lambdas), num_classes, params,
+                        init, progress, known=_by_position(lambdas, known), **options)
     return sweep_rows("lambda", lambdas, heads, evals, dataset=dataset, model=model, family=family)
 
 
@@ -123,22 +125,22 @@ def k_sweep(
     dataset: str,
     model: str,
     family: str,
+    known: Mapping[int, Head] | None = None,
     progress: bool = False,
+    **options: Any,
 ) -> pd.DataFrame:
-    """Accuracy per k (a generated set each, fixed λ): all k in one batched ``train_heads`` call."""
+    """Accuracy per k (a generated set each, fixed λ): every k not in ``known`` in one call."""
     ks = list(gens)
     _check_values("k", ks)
-    heads = train_heads(
-        x_orig,
-        y_orig,
-        [gens[k] for k in ks],
-        [lam] * len(ks),
-        num_classes,
-        params,
-        init,
-        progress=progress,
-    )
+    heads = train_heads(x_orig, y_orig, [gens[k] for k in ks], [lam] * len(ks), num_classes, params,
+                        init, progress, known=_by_position(ks, known), **options)
     return sweep_rows("k", ks, heads, evals, dataset=dataset, model=model, family=family)
+
+
+def _by_position(values: Sequence[float], known: Mapping[float, Head] | None) -> dict[int, Head]:
+    """``known`` heads (by swept value) keyed by their position in ``values``."""
+    known = dict(known or {})
+    return {i: known[v] for i, v in enumerate(values) if v in known}
 
 
 def _check_values(param: str, values: Sequence[float]) -> None:

@@ -228,25 +228,14 @@ def _path_mb(path):
 
 
 def get_head_mem_mb(wildcards, input, attempt):
-    """Host memory (MB) of a head-training job: debug_heads and the paper's head rules.
+    """Host memory (MB) of a head-training job (debug_heads and the paper's head rules).
 
-    Reads the job's own input sizes when it is scheduled (<TBD> in a dry run before they
-    exist); nothing is scanned at parse time. The sum of:
-      - the features as read: float32 arrays (a parquet file of float32 features is about
-        their raw size); x3 for the train-split copy and the read's transient second copy;
-      - the head planner's host share: on the CPU the standardised features, weights and
-        logits, about the features again, capped by ``memory.host_gb`` (the planner's budget
-        there); on a GPU only the upload staging (memory.device_gb bounds the device side);
-      - 1.5 GB for Python, torch and pandas.
-    A retry asks for more (attempt x).
+    Sized from the job's own inputs when it is scheduled (<TBD> in a dry run before they
+    exist), by ``clipmend.cost.head_job_mem_mb``; nothing is scanned at parse time.
     """
-    features = sum(_path_mb(p) for p in input)
-    host_gb = run_settings.RunSettings.from_config(config).host_memory_gb
-    if str(config.get("device", "auto")).startswith("cuda"):
-        share = 512
-    else:  # cpu, or auto (which may find no GPU): the CPU plan
-        share = min(host_gb * 1024, 1.2 * features + 512)
-    return int((1536 + 3 * features + share) * attempt)
+    settings = run_settings.RunSettings.from_config(config)
+    features_mb = sum(_path_mb(p) for p in input)
+    return cost.head_job_mem_mb(features_mb, settings.device, settings.host_memory_gb, attempt)
 
 
 def get_paper_targets():

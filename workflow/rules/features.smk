@@ -46,6 +46,7 @@ rule collect_failures:
     log:
         "logs/{dataset}/{model}/collect_failures.log",
     resources:
+        gpu=1,  # a baseline head (models without their own) trains on the device
         mem_mb=cost_mem_mb("collect_failures", 4000),
         runtime=cost_runtime("collect_failures", 60),
     conda:

@@ -23,7 +23,8 @@ rule debug_heads:
     benchmark:
         "benchmarks/runs/{dataset}/{model}/debug_heads.tsv"
     resources:
-        mem_mb=4000,
+        gpu=1,  # heads train on the run's device (config device), chunked to memory.device_gb
+        mem_mb=get_head_mem_mb,  # features as read + the planner's host share (common.smk)
         runtime=lambda wc, attempt: 30 * attempt,
     conda:
         "../../envs/clipmend.yaml"

@@ -13,7 +13,7 @@ import torch
 
 from clipmend.failures import collect_failures, failure_head, failure_predictions
 from clipmend.features import read_features
-from clipmend.heads import HeadParams
+from clipmend.heads import HeadParams, run_options
 from clipmend.io import write_parquet, write_torch
 from clipmend.logs import to_file
 
@@ -26,7 +26,8 @@ meta, features = read_features(snakemake.input.features, splits=["train", "val"]
 train = (meta["split"] == "train").to_numpy()
 labels = meta["label"].to_numpy()
 weight, bias, source = failure_head(snakemake.params.mode, own, features[train], labels[train],
-                                    len(classes), HeadParams(**snakemake.params.baseline))
+                                    len(classes), HeadParams(**snakemake.params.baseline),
+                                    **run_options(snakemake.config))
 debug = meta[~train].reset_index(drop=True)
 pred = failure_predictions(debug, features[~train], weight, bias, source)
 failures = collect_failures(debug, pred, snakemake.params.seed)

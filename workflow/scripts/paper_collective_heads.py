@@ -1,12 +1,15 @@
 """One target model's head trained with every generated set at once (the collective matrix row).
 
 Yields the target's collective_family (type 1) and collective_single (type 2) metrics, and
-which heldout failures each resolves next to individual debugging.
+which heldout failures each resolves next to individual debugging. The target's own set at
+the configured λ is individual debugging: its head comes from head.pt (debug_heads), the
+other sources train here, on the run's device within its memory budget.
 """
 
 import json
 import logging
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -19,7 +22,7 @@ from clipmend.collective import (
     strategy_sources,
 )
 from clipmend.features import read_features
-from clipmend.heads import HeadParams, train_heads
+from clipmend.heads import HeadParams, run_options, saved_heads, train_heads
 from clipmend.io import write_csv
 from clipmend.logs import to_file
 from clipmend.metrics import evaluation_sets
@@ -41,12 +44,16 @@ own = torch.load(snakemake.input.classifier)
 init = None if own is None else (own["weight"].numpy(), own["bias"].numpy())
 sources, sets = [], []
 for entry in snakemake.params.sources:
-    gen_meta, gen = read_features(entry["path"])
+    gen_meta, gen = read_features(entry["path"], dtype=np.float16)  # half the host memory, same values
     sources.append(Source(entry["name"], entry["kind"], entry["family"]))
     sets.append((gen, gen_meta["label"].to_numpy()))
-logging.info("%d sources at lambda %s: %s", len(sources), lam, [s.label for s in sources])
+reusable = saved_heads(torch.load(snakemake.input.head), params, lam)
+own_set = Source(target, "model", family)
+known = {i: reusable["individual"] for i, src in enumerate(sources) if src == own_set and reusable}
+logging.info("%d sources at lambda %s: %s; reused from head.pt: %s", len(sources), lam,
+             [s.label for s in sources], [sources[i].label for i in known])
 heads = train_heads(features[train], labels[train], sets, [lam] * len(sets), len(classes), params,
-                    init)
+                    init, known=known, **run_options(snakemake.config))
 predictions = {s: h.predict(features) for s, h in zip(sources, heads)}
 evals = evaluation_sets(meta, pd.read_parquet(snakemake.input.failures))
 matrix = matrix_rows(dataset, target, family, predictions, labels, evals)
