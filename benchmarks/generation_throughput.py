@@ -22,8 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch
 
-from clipmend.generate import ImageRequest, create_generator
-from clipmend.generate_diffusers import DiffusersGenerator
+from clipmend.generation.diffusion import DiffusersGenerator
+from clipmend.generation.registry import create_generator
+from clipmend.generation.requests import ImageRequest
 from tests.tiny_diffusion import build_tiny_pipeline
 
 BATCH_SIZES = (1, 4, 8)

@@ -15,8 +15,8 @@ import time
 import numpy as np
 import torch
 
-from clipmend.heads import HeadParams, train_heads
-from clipmend.sweeps import LAMBDAS
+from clipmend.debugging.heads import HeadParams, train_heads
+from clipmend.debugging.sweeps import LAMBDAS
 
 
 def synthetic(n: int, dim: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

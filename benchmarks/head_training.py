@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from clipmend.devices import allow_tf32, resolve_device, synchronize
-from clipmend.heads import GB, HeadParams, memory_budget, plan_for, train_heads
+from clipmend.debugging.heads import GB, HeadParams, memory_budget, plan_for, train_heads
 from clipmend.run_settings import RunSettings
 
 

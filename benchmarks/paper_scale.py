@@ -212,7 +212,7 @@ def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -
             continue
         row["where"] = "gpu" if any(int(j["resources"].get("gpu", 0)) for j in rjobs) else "cpu"
         if rule in HEAD_RULES:
-            row["where"] = "gpu"  # chunked on the run's device (clipmend.heads)
+            row["where"] = "gpu"  # chunked on the run's device (clipmend.debugging.heads)
         first = True
         for job in rjobs:
             wc, threads = job["wildcards"], job["threads"]
@@ -307,7 +307,7 @@ def count_models(config: dict) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     import clipmend  # noqa: F401
-    import clipmend.resnet_wide  # noqa: F401 - registers the SwAV wide ResNets
+    import clipmend.models.backbones.resnet_wide  # noqa: F401 - registers the SwAV wide ResNets
     import timm
 
     for entry in list(config["models"].values()) + [config["clip"]]:

@@ -1,4 +1,4 @@
-"""Rebuild data/fashion_mnist_subset.npz from the official Fashion-MNIST idx files."""
+"""Rebuild src/clipmend/demo/data/fashion_mnist_subset.npz from the official Fashion-MNIST idx files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_IDX_DIR = Path("/usr/share/datasets/fashion-mnist")
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "data" / "fashion_mnist_subset.npz"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "clipmend" / "demo" / "data" / "fashion_mnist_subset.npz"
 APT_PACKAGE = "dataset-fashion-mnist"
 N_CLASSES = 10
 PER_CLASS = {"train": 800, "t10k": 400}

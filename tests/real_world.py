@@ -18,12 +18,12 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw
 
-import clipmend  # noqa: F401  (its torchvision fix must run before timm/open_clip import)
+import clipmend._torchvision_fix  # noqa: F401  (before timm/open_clip/diffusers import torchvision)
 
 # isort: split
 import torch
 
-from tests.test_models_registry import official_layout
+from tests.unit.test_models_registry import official_layout
 from tests.tiny_diffusion import build_tiny_pipeline
 
 CLASSES = ("circle", "square", "triangle")

@@ -12,7 +12,7 @@ import gzip
 import importlib.util
 from pathlib import Path
 
-import clipmend  # noqa: F401  (its torchvision fix must run before diffusers imports torchvision)
+import clipmend._torchvision_fix  # noqa: F401  (before timm/open_clip/diffusers import torchvision)
 
 # isort: split
 import torch

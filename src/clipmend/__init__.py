@@ -1,5 +1,8 @@
-"""clipmend: find and fix spurious-correlation failures of image classifiers."""
+"""clipmend: find and fix spurious-correlation failures of image classifiers.
 
-from clipmend import _torchvision_fix  # noqa: F401  (must run before timm/open_clip import)
+The subpackages follow the paper's steps: ``data``, ``models``, ``llm``, ``clip``,
+``generation``, ``debugging``, ``evaluation``, ``reporting``; ``demo`` is the demo world.
+Importing the package is cheap: torch and friends load only with the modules that need them.
+"""
 
 __version__ = "0.1.0"

@@ -40,15 +40,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(name)
 
 
-def module_device(module: torch.nn.Module) -> torch.device | None:
-    """The device of a module's first parameter or buffer (None for a module without any)."""
-    for tensor in module.parameters():
-        return tensor.device
-    for tensor in module.buffers():
-        return tensor.device
-    return None
-
-
 def _same(a: torch.device, b: torch.device) -> bool:
     return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
 

@@ -1,9 +1,9 @@
-"""Atomic writes: an output exists whole or not at all."""
+"""Atomic writes (an output exists whole or not at all) and the readers the steps share."""
 
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,3 +52,13 @@ def write_torch(obj: Any, path: str | Path) -> None:
     import torch
 
     write_with(path, lambda tmp: torch.save(obj, tmp))
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file (a data set's ``classes.json``, ``backgrounds.json``)."""
+    return json.loads(Path(path).read_text())
+
+
+def read_csvs(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Read CSV files with the same columns into one table, rows in file order."""
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)

@@ -51,15 +51,17 @@ rule assignment_accuracy:
     input:
         index=rules.prepare_data.output.index,
         assignments=expand(
-            "results/{{dataset}}/{model}/assignments.parquet", model=MODELS
+            rules.assign_backgrounds.output.assignments, model=MODELS, allow_missing=True
         ),
     output:
-        table=report(
-            "results/{dataset}/clip_assignment_accuracy.csv",
-            category="CLIP background assignment",
+        **report_outputs(
+            "CLIP background assignment",
+            subcategory=None,
+            table="results/{dataset}/clip_assignment_accuracy.csv",
         ),
     params:
         models=MODELS,
+        kind=get_dataset_kind,  # the data set's resolver of phrases to true backgrounds
     log:
         "logs/{dataset}/assignment_accuracy.log",
     localrule: True

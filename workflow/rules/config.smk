@@ -1,27 +1,21 @@
-"""Config loading helpers and validation, run before any rule is defined. No torch here."""
+"""Config validation, run before any rule is defined. No torch here: ``import clipmend`` is cheap."""
+
+import sys
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-
-def load_pure(name):
-    """A torch-free module of clipmend, loaded by path: ``import clipmend`` would import torch."""
-    import importlib.util
-    import sys
-
-    path = f"{workflow.basedir}/src/clipmend/{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_clipmend_pure_{name}", path)
-    loaded = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = loaded  # dataclasses look their module up there
-    spec.loader.exec_module(loaded)
-    return loaded
+# this checkout's library, also where clipmend is not installed (rules import only its pure modules)
+if f"{workflow.basedir}/src" not in sys.path:
+    sys.path.insert(0, f"{workflow.basedir}/src")
 
 
 def _validate_config(schema_path):
     import yaml
     from jsonschema.exceptions import ValidationError
 
-    check = load_pure("config_check")
+    from clipmend import config_check as check
+
     schema_path = f"{workflow.basedir}/{schema_path}"  # the repo root, from any included file
     with open(schema_path) as f:
         check.coerce_cli_strings(config, yaml.safe_load(f))

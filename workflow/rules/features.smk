@@ -8,7 +8,7 @@ rule extract_features:
         weights=get_model_weights,
     output:
         features="results/{dataset}/{model}/features.parquet",
-        classifier="results/{dataset}/{model}/classifier.pt",
+        own_head="results/{dataset}/{model}/own_head.pt",  # None for a model without one
     params:
         model=get_model_entry,
     threads: 1
@@ -31,11 +31,11 @@ rule extract_features:
 rule collect_failures:
     input:
         features=rules.extract_features.output.features,
-        classifier=rules.extract_features.output.classifier,
+        own_head=rules.extract_features.output.own_head,
         classes=rules.prepare_data.output.classes,
     output:
         failures="results/{dataset}/{model}/failures.parquet",
-        head="results/{dataset}/{model}/failure_head.pt",
+        failure_head="results/{dataset}/{model}/failure_head.pt",  # whose mistakes are failures
     params:
         seed=config["failures"]["split_seed"],
         mode=config["failures"]["head"],

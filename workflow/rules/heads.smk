@@ -4,13 +4,13 @@
 rule debug_heads:
     input:
         features=rules.extract_features.output.features,
-        classifier=rules.collect_failures.output.head,
+        failure_head=rules.collect_failures.output.failure_head,
         failures=rules.collect_failures.output.failures,
-        individual="results/{dataset}/{model}/gen_features/individual.parquet",
-        random="results/{dataset}/{model}/gen_features/random.parquet",
+        individual=rules.generated_features.output.individual,
+        random=rules.generated_features.output.random,
         classes=rules.prepare_data.output.classes,
     output:
-        head="results/{dataset}/{model}/head.pt",
+        heads="results/{dataset}/{model}/debug_heads.pt",  # reused by the paper rules
         metrics="results/{dataset}/{model}/metrics.csv",
     params:
         head=config["head"],
@@ -34,10 +34,14 @@ rule debug_heads:
 
 rule collect_metrics:
     input:
-        expand("results/{{dataset}}/{model}/metrics.csv", model=MODELS),
+        metrics=expand(rules.debug_heads.output.metrics, model=MODELS, allow_missing=True),
     output:
-        metrics=report("results/{dataset}/metrics.csv", category="Accuracy"),
-        summary=report("results/{dataset}/summary.csv", category="Accuracy"),
+        **report_outputs(
+            "Accuracy",
+            subcategory=None,
+            metrics="results/{dataset}/metrics.csv",
+            summary="results/{dataset}/summary.csv",
+        ),
     log:
         "logs/{dataset}/collect_metrics.log",
     localrule: True

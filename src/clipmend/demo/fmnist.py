@@ -11,7 +11,8 @@ CLASS_NAMES: tuple[str, ...] = (
     "sandal", "shirt", "sneaker", "bag", "ankle boot",
 )
 
-DEFAULT_SUBSET_PATH = Path(__file__).resolve().parents[3] / "data" / "fashion_mnist_subset.npz"
+# package data (see pyproject.toml), found next to this module in any install
+DEFAULT_SUBSET_PATH = Path(__file__).resolve().parent / "data" / "fashion_mnist_subset.npz"
 REBUILD_COMMAND = "python scripts/build_fmnist_subset.py"
 SUBSET_KEYS = (
     "train_images", "train_labels", "test_images", "test_labels",
@@ -20,7 +21,7 @@ SUBSET_KEYS = (
 
 
 def load_subset(path: str | Path | None = None) -> dict[str, np.ndarray]:
-    """Load the subset .npz (default: data/fashion_mnist_subset.npz in the repo) as a dict."""
+    """Load the subset .npz (default: the copy shipped in clipmend/demo/data/) as a dict."""
     path = DEFAULT_SUBSET_PATH if path is None else Path(path)
     if not path.is_file():
         raise FileNotFoundError(

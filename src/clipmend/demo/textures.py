@@ -16,6 +16,8 @@ from functools import cache, lru_cache
 
 import numpy as np
 
+from clipmend.text import phrase_words
+
 BACKGROUNDS: tuple[str, ...] = (
     "water", "grass", "sand", "snow", "sky", "brick", "forest", "night", "lava", "wood",
 )
@@ -287,14 +289,6 @@ _WORDS: dict[str, tuple[str, ...]] = {
 _WORD_TO_NAME: dict[str, str] = {w: name for name, words in _WORDS.items() for w in words}
 
 
-def _normalise(phrase: str) -> list[str]:
-    """Lower-case words with punctuation removed and leading stop words dropped."""
-    words = re.sub(r"[^a-z0-9]+", " ", phrase.lower()).split()
-    while words and words[0] in _STOP_WORDS:
-        words.pop(0)
-    return words
-
-
 def _lookup_word(word: str) -> str | None:
     """Background for one word, trying simple plural forms ("waves", "skies")."""
     candidates = [word]
@@ -309,7 +303,7 @@ def _lookup_word(word: str) -> str | None:
 
 def resolve_background(phrase: str) -> str:
     """Map a free-text background phrase ("on a grassy field") to a canonical name."""
-    words = _normalise(phrase)
+    words = phrase_words(phrase, _STOP_WORDS, keep_one=False)
     joined = " ".join(words)
     if joined in _PHRASES:
         return _PHRASES[joined]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from clipmend.data.registry import DEBUG_SPLIT
 from clipmend.demo.fmnist import CLASS_NAMES, load_subset
 from clipmend.demo.textures import BACKGROUNDS, render_batch
 
@@ -129,7 +130,7 @@ def build_world(spec: WorldSpec, subset: Mapping[str, np.ndarray] | None = None)
     uniform = np.full(len(BACKGROUNDS), 1.0 / len(BACKGROUNDS))
     plan = [  # split, object pool, first object, count, background distribution
         ("train", "train", 0, spec.n_train, None),
-        ("val", "test", 0, spec.n_val, uniform),
+        (DEBUG_SPLIT, "test", 0, spec.n_val, uniform),
         ("test", "test", spec.n_val, spec.n_test, uniform),
         ("clip", "train", 0, spec.n_clip, uniform),
     ]

@@ -1,0 +1,1 @@
+"""CLIP: loading a model, and its zero-shot pick of each failure's background."""

@@ -1,0 +1,1 @@
+"""Data sets by name: image indexes, splits, image references and batches."""

@@ -1,0 +1,1 @@
+"""Failures, linear heads and the debugging strategies: individual, collective, sweeps."""

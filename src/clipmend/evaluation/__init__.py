@@ -1,0 +1,1 @@
+"""Accuracy tables, failure IoU and CLIP's assignment accuracy."""

@@ -1,0 +1,1 @@
+"""Image generators by name, the requests they answer and the shared image store."""

@@ -1,0 +1,73 @@
+"""The generation steps of the workflow, each runnable outside Snakemake: paths in, files out.
+
+``generate_images`` makes a model's debug_train set (its top-k CLIP backgrounds per class)
+and the matched random-debugging set; the paper's ``generate_collective`` a family's set
+from its pooled failures.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from clipmend.clip.assign import top_backgrounds
+from clipmend.generation.registry import Generator, create_generator
+from clipmend.generation.requests import debug_requests, random_requests
+from clipmend.generation.store import generate_set
+from clipmend.io import read_json, write_parquet
+from clipmend.run_settings import RunSettings
+
+log = logging.getLogger(__name__)
+
+PathLike = str | Path
+
+
+def _chosen(assignments: PathLike, k: int, class_names: list[str], what: str) -> dict[int, list[str]]:
+    chosen = top_backgrounds(pd.read_parquet(assignments), k, part="debug_seed")
+    log.info("%stop-%d backgrounds per class: %s", what, k,
+             {class_names[c]: b for c, b in chosen.items()})
+    return chosen
+
+
+def _generator(generator: Mapping[str, Any], run: RunSettings, threads: int | None) -> Generator:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return create_generator(generator["backend"], run.device, run.generation_batch_size,
+                            **generator.get("options", {}))
+
+
+def generate_images(assignments: PathLike, classes: PathLike, individual_out: PathLike,
+                    random_out: PathLike, generator: Mapping[str, Any], store: PathLike,
+                    run: RunSettings | None = None, threads: int | None = None) -> None:
+    """A model's debug_train set and its matched random-debugging set (config ``generator``).
+
+    Images go to the shared ``store``; the outputs are their manifests.
+    """
+    run = run or RunSettings()
+    class_names = read_json(classes)
+    chosen = _chosen(assignments, generator["k"], class_names, "")
+    backend = _generator(generator, run, threads)
+    individual = debug_requests(chosen, class_names, generator["prompt"],
+                                generator["images_per_background"], generator["seed"])
+    random = random_requests(individual, class_names, generator["random_prompt"], generator["seed"])
+    for requests, path in [(individual, individual_out), (random, random_out)]:
+        write_parquet(generate_set(backend, requests, store, run.generation_batch_size), path)
+
+
+def generate_collective(assignments: PathLike, classes: PathLike, collective_out: PathLike,
+                        family: str, generator: Mapping[str, Any], store: PathLike,
+                        run: RunSettings | None = None, threads: int | None = None) -> None:
+    """A family's collective_debug_train set from its pooled failures (as ``generate_images``)."""
+    run = run or RunSettings()
+    class_names = read_json(classes)
+    chosen = _chosen(assignments, generator["k"], class_names, f"family {family}, ")
+    backend = _generator(generator, run, threads)
+    requests = debug_requests(chosen, class_names, generator["prompt"],
+                              generator["images_per_background"], generator["seed"])
+    write_parquet(generate_set(backend, requests, store, run.generation_batch_size), collective_out)

@@ -1,0 +1,41 @@
+"""Config checks before the DAG: command-line strings coerced by the schema, one-line errors."""
+
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from clipmend.config_check import coerce_cli_strings, short_error
+from clipmend.run_settings import RunSettings, strip_run_settings
+
+SCHEMA = yaml.safe_load((Path(__file__).parents[2] / "workflow/schemas/config.schema.yaml").read_text())
+
+
+def test_nested_strings_become_the_numbers_and_booleans_the_schema_wants():
+    config = {"head": {"lambda": "0.7", "epochs": "30", "seed": "x"}, "paper": {"strict_pool": "false"},
+              "llm": {"prompt": "12"}, "models": {"m": {"arch": "resnet18", "family": "5"}}}
+    coerce_cli_strings(config, SCHEMA)
+    assert config["head"] == {"lambda": 0.7, "epochs": 30, "seed": "x"}  # a bad value stays bad
+    assert config["paper"]["strict_pool"] is False
+    assert config["llm"]["prompt"] == "12" and config["models"]["m"]["family"] == "5"
+
+
+def test_short_error_names_key_value_and_rule():
+    schema = {"type": "object", "properties": {"head": {"type": "object", "properties": {
+        "lambda": {"type": "number", "minimum": 0}}}}}
+    with pytest.raises(jsonschema.ValidationError) as err:
+        jsonschema.validate({"head": {"lambda": -1}}, schema)
+    line = short_error(err.value)
+    assert "\n" not in line
+    assert "head.lambda" in line and "-1" in line and "minimum" in line
+
+
+def test_run_settings_are_stripped_from_params_and_read_from_config():
+    generator = {"k": 5, "batch_size": 4, "options": {"steps": 50, "batch_size": 2}}
+    assert strip_run_settings("generator", generator) == {"k": 5, "options": {"steps": 50}}
+    assert generator["options"]["batch_size"] == 2  # the config itself is untouched
+    run = RunSettings.from_config({"device": "cpu", "features": {"batch_size": 7}, "generator": generator,
+                                   "memory": {"device_gb": 2.5}})
+    assert (run.device, run.feature_batch_size, run.generation_batch_size) == ("cpu", 7, 4)
+    assert (run.device_memory_gb, run.host_memory_gb) == (2.5, 16.0)

@@ -1,0 +1,47 @@
+import numpy as np
+import torch
+
+from clipmend.models.training import TrainParams, _schedule, train_classifier
+
+
+def test_schedule_works_for_tiny_and_long_runs():
+    for total in (1, 3, 5, 1000):
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        sched = _schedule(opt, total)
+        lrs = []
+        for _ in range(total):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        assert max(lrs) <= 1.0 and all(lr >= 0 for lr in lrs)
+    assert lrs[len(lrs) // 2] > lrs[-1]  # decays
+
+
+def test_train_classifier_learns_a_separable_toy_problem(tmp_path):
+    labels = np.repeat([0, 1], 32)
+    images = np.zeros((64, 8, 8, 3), dtype=np.uint8)
+    images[labels == 1] = 255
+    np.save(tmp_path / "x.npy", images)
+    refs = [f"{tmp_path / 'x.npy'}#{i}" for i in range(64)]
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 2))
+    transform = lambda im: torch.as_tensor(np.asarray(im), dtype=torch.float32).permute(2, 0, 1) / 255  # noqa: E731
+    train_classifier(model, transform, refs, labels, TrainParams(epochs=5, lr=0.01, batch_size=16))
+    x = torch.stack([transform(images[i]) for i in range(64)])
+    assert (model(x).argmax(1).numpy() == labels).mean() == 1.0
+
+
+def test_training_is_deterministic(tmp_path):
+    import timm
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
+    np.save(tmp_path / "x.npy", images)
+    refs = [f"{tmp_path / 'x.npy'}#{i}" for i in range(40)]
+    labels = rng.integers(0, 3, 40)
+    transform = lambda im: torch.as_tensor(np.asarray(im), dtype=torch.float32).permute(2, 0, 1) / 255  # noqa: E731
+    states = []
+    for _ in range(2):
+        torch.manual_seed(123)  # model init; training seeds itself
+        model = timm.create_model("resnet10t", num_classes=3)
+        states.append(train_classifier(model, transform, refs, labels, TrainParams(epochs=2, batch_size=16)))
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])

@@ -1,0 +1,62 @@
+"""Bad input gets a clear error naming the bad value."""
+
+import logging
+
+import pytest
+
+from clipmend.generation.requests import debug_requests
+from clipmend.models.backbones import ModelSpec, create_backbone, create_model
+from tests.workflow_utils import snakemake, tiny_config, write_config
+
+
+def _dry_run_error(tmp_path, config):
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "-n", "all_models", timeout=120)
+    assert result.returncode != 0
+    return result.stdout + result.stderr
+
+
+def test_malformed_config_names_key_and_value(tmp_path):
+    config = tiny_config()
+    config["head"]["lambda"] = -1
+    out = _dry_run_error(tmp_path, config)
+    assert "lambda" in out and "-1" in out
+
+
+def test_unknown_backend_names_it_and_the_valid_ones(tmp_path):
+    config = tiny_config()
+    config["llm"]["backend"] = "gpt-99"
+    out = _dry_run_error(tmp_path, config)
+    assert "gpt-99" in out and "table" in out
+
+
+def test_prompt_without_placeholder_is_rejected(tmp_path):
+    config = tiny_config()
+    config["clip"]["prompt"] = "a photo"
+    out = _dry_run_error(tmp_path, config)
+    assert "a photo" in out and "background" in out
+
+
+def test_missing_configured_checkpoint_is_named_before_running(tmp_path):
+    config = tiny_config()
+    config["models"]["resnet10t"]["weights"] = str(tmp_path / "nowhere.pth")
+    out = _dry_run_error(tmp_path, config)
+    assert "nowhere.pth" in out
+
+
+def test_unknown_model_arch_is_named():
+    with pytest.raises(ValueError, match="resnet999"):
+        create_model(ModelSpec(name="m", arch="resnet999", family="f"), num_classes=10, pretrained=False)
+
+
+def test_missing_checkpoint_file_is_named(tmp_path):
+    spec = ModelSpec(name="mine", arch="resnet10t", family="resnet")
+    with pytest.raises(FileNotFoundError, match="mine.*nowhere.pth"):
+        create_backbone(spec, 10, tmp_path / "nowhere.pth")
+
+
+def test_class_without_failures_gets_no_images_and_a_warning(caplog):
+    with caplog.at_level(logging.WARNING):
+        reqs = debug_requests({0: ["in water"]}, ["cat", "dog"], "{class_name} {background}", 2, 0)
+    assert {r.class_name for r in reqs} == {"cat"}
+    assert "dog" in caplog.text

@@ -1,0 +1,151 @@
+"""Real Snakemake runs of the whole loop on a tiny config."""
+
+import copy
+
+import pandas as pd
+import pytest
+import yaml
+
+from clipmend.evaluation.metrics import COLUMNS
+from tests.workflow_utils import REPO, snakemake, tiny_config, write_config
+
+pytestmark = pytest.mark.workflow
+
+PER_MODEL = ["features.parquet", "failures.parquet", "assignments.parquet", "debug_heads.pt", "metrics.csv",
+             "images/individual.parquet", "images/random.parquet"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One full tiny run, shared by the tests below."""
+    workdir = tmp_path_factory.mktemp("wf")
+    write_config(workdir, tiny_config())
+    result = snakemake(workdir, "--cores", "2", "all_models")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+def test_dry_run_of_default_config_builds_whole_dag(tmp_path):
+    import subprocess
+
+    from tests.workflow_utils import SNAKEMAKE
+
+    out = subprocess.run([str(SNAKEMAKE), "-n", "all_models", "--quiet", "rules", "-s", str(REPO / "Snakefile"),
+                          "--directory", str(tmp_path), "--configfile", str(REPO / "config/config.yaml")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "debug_heads" in out.stdout + out.stderr and "generate_images" in out.stdout + out.stderr
+
+
+def test_full_run_builds_every_output(run):
+    for model in ("resnet10t", "mobilenetv3_050"):
+        for name in PER_MODEL:
+            assert (run / "results/demo" / model / name).exists(), name
+    metrics = pd.read_csv(run / "results/demo/metrics.csv")
+    assert list(metrics.columns) == COLUMNS
+    assert set(metrics["strategy"]) == {"original", "baseline", "random", "individual"}
+    assert set(metrics["split"]) == {"test", "debug_seed", "debug_heldout"}
+    original = metrics[(metrics["strategy"] == "original") & (metrics["split"] != "test")]
+    assert (original["accuracy"].fillna(0) == 0).all()  # failures are failures of the original head
+    acc = pd.read_csv(run / "results/demo/clip_assignment_accuracy.csv")
+    assert set(acc["model"]) == {"resnet10t", "mobilenetv3_050"}
+    backgrounds = (run / "results/demo/backgrounds.json").read_text()
+    assert "uncommon backgrounds" in backgrounds
+
+
+def test_prompt_change_reruns_only_what_depends_on_it(run):
+    features = run / "results/demo/resnet10t/features.parquet"
+    failures = run / "results/demo/resnet10t/failures.parquet"
+    backgrounds = run / "results/demo/backgrounds.json"
+    before = {p: p.stat().st_mtime_ns for p in (features, failures, backgrounds)}
+    metrics_before = (run / "results/demo/metrics.csv").read_text()
+    config = tiny_config()
+    config["llm"]["prompt"] = "Name unusual places where a {class_name} might be photographed."
+    write_config(run, config)
+    result = snakemake(run, "--cores", "2", "all_models")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert features.stat().st_mtime_ns == before[features]
+    assert failures.stat().st_mtime_ns == before[failures]
+    assert backgrounds.stat().st_mtime_ns != before[backgrounds]
+    assert "unusual places" in backgrounds.read_text()
+    for rule in ("propose_backgrounds", "assign_backgrounds", "generate_images", "debug_heads"):
+        assert f"rule {rule}:" in result.stderr, rule
+    for rule in ("extract_features", "collect_failures", "train_backbone", "train_clip"):
+        assert f"rule {rule}:" not in result.stderr, rule
+    # the table backend answers the same for any prompt, and every step is deterministic
+    assert (run / "results/demo/metrics.csv").read_text() == metrics_before
+
+
+def test_lambda_change_reruns_heads_only(run):
+    original = yaml.safe_load((run / "config.yaml").read_text())  # the config of the last full run
+    config = copy.deepcopy(original)
+    config["head"]["lambda"] = 2.0
+    write_config(run, config)
+    result = snakemake(run, "-n", "all_models")
+    write_config(run, original)  # a dry run: the results are still those of the original config
+    assert result.returncode == 0, result.stderr[-4000:]
+    out = result.stdout + result.stderr
+    assert "debug_heads" in out
+    for rule in ("generate_images", "assign_backgrounds", "extract_features"):
+        assert rule not in out, rule
+
+
+def test_lint_is_clean():
+    import subprocess
+
+    from tests.workflow_utils import SNAKEMAKE
+
+    out = subprocess.run([str(SNAKEMAKE), "--lint"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Lints for" not in out.stdout + out.stderr, out.stdout + out.stderr
+
+
+def test_two_runs_from_empty_results_give_identical_metrics(run, tmp_path):
+    """Determinism: a second run in a fresh directory reproduces metrics.csv byte for byte."""
+    config = tiny_config()
+    config["llm"]["prompt"] = "Name unusual places where a {class_name} might be photographed."
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "--cores", "2", "all_models")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert (tmp_path / "results/demo/metrics.csv").read_text() == (run / "results/demo/metrics.csv").read_text()
+
+
+def test_run_settings_rerun_nothing(run):
+    """Device, batch sizes and memory budgets say how, not what: a finished run stays finished."""
+    original = yaml.safe_load((run / "config.yaml").read_text())  # the config of the last full run
+    config = copy.deepcopy(original)
+    config.update(device="cpu", memory={"device_gb": 3, "host_gb": 2})
+    config["features"]["batch_size"] = 7
+    config["generator"]["batch_size"] = 3
+    write_config(run, config)
+    result = snakemake(run, "-n", "all_models")
+    write_config(run, original)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "Nothing to be done" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_config_override_on_the_command_line_reruns_heads_only(run):
+    """``--config head='{lambda: 0.7}'``: a nested YAML value, coerced to the schema's number."""
+    result = snakemake(run, "-n", "all_models", "--config", "head={lambda: 0.7}")
+    assert result.returncode == 0, result.stderr[-4000:]
+    out = result.stdout + result.stderr
+    assert "debug_heads" in out
+    for rule in ("generate_images", "assign_backgrounds", "extract_features", "collect_failures"):
+        assert rule not in out, rule
+
+
+def test_config_override_without_configfile_uses_the_default_config(tmp_path):
+    import subprocess
+
+    from tests.workflow_utils import SNAKEMAKE
+
+    cmd = [str(SNAKEMAKE), "-n", "all_models", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path)]
+    ok = subprocess.run([*cmd, "--config", "head={lambda: 0.7}"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert "debug_heads" in ok.stdout + ok.stderr
+    bad = subprocess.run([*cmd, "--config", "head={lambda: -1}"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0
+    out = bad.stdout + bad.stderr
+    message = [line for line in out.splitlines() if "invalid config" in line]
+    assert message and "head.lambda" in message[0] and "-1" in message[0], out[-2000:]
+    assert "Failed validating" not in out  # one line, not jsonschema's dump of the schema
