@@ -1,4 +1,5 @@
-# clipmend: `make demo` runs the whole loop on the demo config; `make test` runs the tests.
+# clipmend: `make demo` runs the whole loop on the demo config; `make lint` runs ruff and
+# `snakemake --lint`; `make test` runs the tests.
 # Both create (or reuse) the virtual environment .venv/ with CPU-only pins.
 
 VENV := .venv
@@ -35,6 +36,7 @@ test: setup-test
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -rs
 
 lint: setup
+	$(BIN)/ruff check
 	$(BIN)/snakemake --lint
 
 clean-results:

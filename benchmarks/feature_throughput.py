@@ -28,9 +28,9 @@ from PIL import Image
 
 import clipmend._torchvision_fix  # noqa: F401  (before timm/open_clip/diffusers import torchvision)
 from clipmend.data.image_batches import default_workers
-from clipmend.models.backbones.features import extract, resolve_device
 from clipmend.data.images import array_ref, load_image
 from clipmend.models.backbones.backbones import ModelSpec, create_model, model_transform
+from clipmend.models.backbones.features import extract, resolve_device
 
 DEMO_CFG = {
     "input_size": [3, 32, 32],

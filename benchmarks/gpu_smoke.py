@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from rule_times import load, summarise  # noqa: E402
 
-from clipmend.devices import resolve_device, synchronize  # noqa: E402
 from clipmend.debugging.heads import HeadParams, train_heads  # noqa: E402
+from clipmend.devices import resolve_device, synchronize  # noqa: E402
 
 
 def run_dag(device: str, cores: int, small: bool) -> None:

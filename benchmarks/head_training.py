@@ -24,8 +24,8 @@ import time
 import numpy as np
 import torch
 
-from clipmend.devices import allow_tf32, resolve_device, synchronize
 from clipmend.debugging.heads import GB, HeadParams, memory_budget, plan_for, train_heads
+from clipmend.devices import allow_tf32, resolve_device, synchronize
 from clipmend.run_settings import RunSettings
 
 

@@ -103,12 +103,12 @@ def dry_run_jobs(config_path: Path) -> list[dict]:
 def measure_cpu() -> dict[str, float]:
     """Per-core CPU throughputs on this machine, one torch thread."""
     import numpy as np
+    import timm
+    import timm.data
     import torch
     from PIL import Image
 
     import clipmend  # noqa: F401 - torchvision fix before timm
-    import timm
-    import timm.data
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -296,19 +296,20 @@ def table(rows: list[dict], gpu_basis: str, cpu_basis: str) -> str:
             declared += " (from inputs)"
         runtime = "-" if r["runtime_h"] is None else fmt(r["runtime_h"])
         lines.append(f"| {r['rule']} | {r['jobs']} | {r['unit']} | {fmt(r['units'])} | {r['where']} "
-                     f"| {fmt(r['h_max'])} | {runtime} | {r.get('time', r['ok'])} | {fmt(r['gpu_h'])} | {fmt(r['cpu_h'])} "
+                     f"| {fmt(r['h_max'])} | {runtime} | {r.get('time', r['ok'])} "
+                     f"| {fmt(r['gpu_h'])} | {fmt(r['cpu_h'])} "
                      f"| {basis} | {fmt(r['peak'])} | {declared} | {r['ok']} |")
     return "\n".join(lines)
 
 
 def count_models(config: dict) -> None:
     """Recount ``cost.PROFILES`` for the config's models on the meta device (~30 s for 40)."""
+    import timm
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     import clipmend  # noqa: F401
     import clipmend.models.backbones.resnet_wide  # noqa: F401 - registers the SwAV wide ResNets
-    import timm
 
     for entry in list(config["models"].values()) + [config["clip"]]:
         with torch.device("meta"):
@@ -323,7 +324,7 @@ def count_models(config: dict) -> None:
                 size = model.pretrained_cfg.get("input_size", (3, 224, 224))[-1]
             peak = [0]
 
-            def hook(_, inputs, output):
+            def hook(_, inputs, output, peak=peak):
                 n = sum(t.numel() for t in inputs if torch.is_tensor(t))
                 peak[0] = max(peak[0], n + (output.numel() if torch.is_tensor(output) else 0))
 

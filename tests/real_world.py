@@ -23,8 +23,8 @@ import clipmend._torchvision_fix  # noqa: F401  (before timm/open_clip/diffusers
 # isort: split
 import torch
 
-from tests.unit.test_models_registry import official_layout
 from tests.tiny_diffusion import build_tiny_pipeline
+from tests.unit.test_models_registry import official_layout
 
 CLASSES = ("circle", "square", "triangle")
 COLOURS = {"red": (200, 40, 40), "green": (40, 160, 60), "blue": (40, 70, 200)}

@@ -286,7 +286,7 @@ class SlurmCluster:
                     os.close(fd)
                     raise SlurmClusterError(
                         f"another test SLURM cluster holds {LOCK_FILE} (waited "
-                        f"{self.lock_timeout:.0f} s)")
+                        f"{self.lock_timeout:.0f} s)") from None
                 time.sleep(1)
         self._lock_fd = fd
         _reap_stale()

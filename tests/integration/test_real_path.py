@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from clipmend.evaluation.metrics import COLUMNS
-from tests.real_world import CLASSES, MODELS, PER_SPLIT, build_real_world, demo_blocker
 from tests.integration.test_llm_llamacpp import llamacpp_server  # noqa: F401  (a fixture)
+from tests.real_world import CLASSES, MODELS, PER_SPLIT, build_real_world, demo_blocker
 from tests.workflow_utils import snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.real_path]

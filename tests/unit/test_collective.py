@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from clipmend.clip.assign import top_backgrounds
+from clipmend.config import family_members, representatives, source_names
 from clipmend.debugging.collective import (
     Source,
     collective_metrics,
@@ -14,7 +15,6 @@ from clipmend.debugging.collective import (
     resolved_overlap,
     strategy_sources,
 )
-from clipmend.config import family_members, representatives, source_names
 from clipmend.evaluation.metrics import COLUMNS
 
 MODELS_CFG = {

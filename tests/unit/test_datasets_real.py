@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from clipmend.data.registry import INDEX_COLUMNS, prepare_dataset
 from clipmend.data.images import load_image
+from clipmend.data.registry import INDEX_COLUMNS, prepare_dataset
 from clipmend.data.sampling import debug_test_split, sample_per_class, stratified_split
 from tests.workflow_utils import snakemake, tiny_config, write_config
 

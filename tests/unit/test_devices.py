@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from clipmend.devices import PlacementError, check_placement, resolve_device, to_numpy
-from clipmend.models.features import extract
 from clipmend.models.backbones import ModelSpec, create_backbone, create_model
+from clipmend.models.features import extract
 from clipmend.models.training import TrainParams, train_classifier
 
 CFG = {"input_size": [3, 32, 32], "crop_pct": 1.0, "interpolation": "bilinear",

@@ -42,7 +42,7 @@ def test_an_image_has_the_same_part_for_every_model():
     rng = np.random.default_rng(0)
     debug = pd.DataFrame({"id": [f"img{i}" for i in range(400)], "label": rng.integers(0, 4, 400)})
     parts = {}
-    for model in range(5):
+    for _ in range(5):
         pred = np.where(rng.random(400) < 0.4, (debug["label"] + 1) % 4, debug["label"])
         failures = collect_failures(debug, pred, seed=3)
         for image, part in zip(failures["id"], failures["part"]):

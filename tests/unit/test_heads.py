@@ -45,7 +45,8 @@ def test_lambda_zero_equals_training_on_original_data_only():
 def test_generated_data_moves_the_head_in_proportion_to_lambda():
     x, y = _blobs(300, 0)
     # generated data: class 0 drawn where class 1 lives in the original data
-    xg = np.tile(np.eye(3, 4)[1] * 3, (60, 1)).astype(np.float32) + np.random.default_rng(2).normal(size=(60, 4)).astype(np.float32) * 0.3
+    noise = np.random.default_rng(2).normal(size=(60, 4)).astype(np.float32) * 0.3
+    xg = np.tile(np.eye(3, 4)[1] * 3, (60, 1)).astype(np.float32) + noise
     yg = np.zeros(60, dtype=int)
     heads = train_heads(x, y, [(xg, yg)] * 3, [0.0, 0.5, 5.0], 3, HeadParams(epochs=100), progress=False)
     share = [float(np.mean(h.predict(xg) == 0)) for h in heads]

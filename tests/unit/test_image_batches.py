@@ -11,9 +11,9 @@ from PIL import Image
 
 import clipmend._torchvision_fix  # noqa: F401  (before timm/open_clip/diffusers import torchvision)
 from clipmend.data.image_batches import array_batch_fn, batched_tensors
-from clipmend.models.features import extract
 from clipmend.data.images import array_ref, load_image
 from clipmend.models.backbones import ModelSpec, create_model, model_transform
+from clipmend.models.features import extract
 
 DEMO_CFG = {
     "input_size": [3, 32, 32],

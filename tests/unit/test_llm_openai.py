@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from clipmend.llm.backgrounds import propose_backgrounds
-from clipmend.llm.registry import create_backend
 from clipmend.llm.openai_backend import LLMRequestError, OpenAIBackend
+from clipmend.llm.registry import create_backend
 
 PROMPT = "What are the uncommon backgrounds that a {class_name} can appear in?"
 FAKE_KEY = "sk-clipmendLEAKCHECK-7f3a91c2e5"

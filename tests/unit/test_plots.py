@@ -4,6 +4,7 @@ import pytest
 from PIL import Image
 
 from clipmend.debugging.collective import Source, matrix_rows, relative_accuracy, resolution_rows
+from clipmend.debugging.sweeps import SWEEP_COLUMNS
 from clipmend.evaluation.iou import failure_iou
 from clipmend.reporting.plots import (
     failure_titles,
@@ -17,7 +18,6 @@ from clipmend.reporting.plots import (
     plot_lambda_sweep,
     plot_relative_accuracy,
 )
-from clipmend.debugging.sweeps import SWEEP_COLUMNS
 from tests.unit.test_tables import paper_metrics
 
 FAMILIES = {"r18": "resnet", "vit_s": "dino", "r50": "resnet", "vit_b": "dino", "clip_b": "clip"}

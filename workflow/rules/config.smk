@@ -1,4 +1,4 @@
-"""Config validation, run before any rule is defined. No torch here: ``import clipmend`` is cheap."""
+"""Config validation, before any rules exist. No torch here (``import clipmend`` is cheap)."""
 
 import sys
 

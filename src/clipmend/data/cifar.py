@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipmend.data.registry import INDEX_COLUMNS, register_dataset
 from clipmend.data.images import array_ref
-from clipmend.io import write_with
+from clipmend.data.registry import INDEX_COLUMNS, register_dataset
 from clipmend.data.sampling import debug_test_split, sample_per_class
+from clipmend.io import write_with
 
 log = logging.getLogger(__name__)
 

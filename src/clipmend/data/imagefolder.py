@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipmend.data.registry import INDEX_COLUMNS, register_dataset
 from clipmend.data.images import IMAGE_SUFFIXES, find_unreadable, is_array_ref
+from clipmend.data.registry import INDEX_COLUMNS, register_dataset
 from clipmend.data.sampling import debug_test_split, sample_per_class
 
 log = logging.getLogger(__name__)
@@ -138,8 +138,9 @@ def read_synset_mapping(path: str | Path | None) -> tuple[list[str], list[str]]:
     per line, in label order); None: timm's bundled ImageNet-1k synsets and lemmas.
     """
     if path is None:
-        from clipmend import _torchvision_fix  # noqa: F401  (before timm imports torchvision)
         from timm.data import ImageNetInfo
+
+        from clipmend import _torchvision_fix  # noqa: F401  (before timm imports torchvision)
 
         info = ImageNetInfo("imagenet-1k")
         wnids = list(info.label_names())

@@ -22,8 +22,8 @@ from clipmend.data.registry import DEBUG_SPLIT
 from clipmend.debugging import collective, failures, sweeps
 from clipmend.debugging.heads import (
     HeadParams,
-    head_record,
     device_options,
+    head_record,
     read_head,
     saved_heads,
     train_heads,
@@ -135,7 +135,8 @@ def collective_heads(features: PathLike, failure_head: PathLike, failures_path: 
                      heads: PathLike, sources: Sequence[Mapping[str, str]], matrix_out: PathLike,
                      metrics_out: PathLike, resolution_out: PathLike, dataset: str, model: str, family: str,
                      families: Mapping[str, str], representatives: Mapping[str, str],
-                     head: Mapping[str, Any], run: RunSettings | None = None, threads: int | None = None) -> pd.DataFrame:
+                     head: Mapping[str, Any], run: RunSettings | None = None,
+                     threads: int | None = None) -> pd.DataFrame:
     """One target model's head trained with every generated set at once (a collective matrix row).
 
     Yields the target's collective_family (type 1) and collective_single (type 2) metrics, and

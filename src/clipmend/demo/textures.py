@@ -10,7 +10,6 @@ slowly, which made channel-last rendering several times slower.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
 

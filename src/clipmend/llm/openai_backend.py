@@ -28,8 +28,8 @@ from urllib.parse import urlparse
 
 import openai
 
-from clipmend.llm.registry import Answer, format_prompt, register_backend
 from clipmend.llm.parse import parse_backgrounds
+from clipmend.llm.registry import Answer, format_prompt, register_backend
 
 log = logging.getLogger(__name__)
 

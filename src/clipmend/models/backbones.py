@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from clipmend import _torchvision_fix  # noqa: F401  (before timm/open_clip import torchvision)
-from clipmend.models.checkpoints import LAYOUTS
+from clipmend.models.checkpoints import LAYOUTS, unwrap
 from clipmend.models.spec import ModelSpec, WeightsNotFound
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ def _tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
         return {}
     return {
         k.removeprefix("module."): tuple(v.shape)
-        for k, v in _unwrap(checkpoint).items()
+        for k, v in unwrap(checkpoint).items()
         if isinstance(v, torch.Tensor)
     }
 

@@ -9,7 +9,9 @@ import torch
 
 from clipmend.models.spec import LAYOUT_NAMES
 
-def _unwrap(checkpoint: Mapping[str, Any]) -> Mapping[str, Any]:
+
+def unwrap(checkpoint: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The state dict inside a checkpoint (under ``state_dict`` or ``model``), or the checkpoint itself."""
     for key in ("state_dict", "model"):
         if key in checkpoint and isinstance(checkpoint[key], Mapping):
             return checkpoint[key]
@@ -18,12 +20,12 @@ def _unwrap(checkpoint: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _plain_layout(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """torchvision keys, as DINO's ResNet-50 checkpoint has them."""
-    return dict(_unwrap(checkpoint))
+    return dict(unwrap(checkpoint))
 
 
 def _swav_layout(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """SwAV: ``module.``-prefixed torchvision keys plus a projection head and prototypes."""
-    state = {k.removeprefix("module."): v for k, v in _unwrap(checkpoint).items()}
+    state = {k.removeprefix("module."): v for k, v in unwrap(checkpoint).items()}
     return {k: v for k, v in state.items() if not k.startswith(("projection_head.", "prototypes."))}
 
 
@@ -32,7 +34,7 @@ def _moco_layout(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     prefix = "module.encoder_q."
     return {
         k[len(prefix) :]: v
-        for k, v in _unwrap(checkpoint).items()
+        for k, v in unwrap(checkpoint).items()
         if k.startswith(prefix) and not k.startswith(prefix + "fc.")
     }
 

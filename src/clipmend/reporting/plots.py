@@ -14,10 +14,10 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from clipmend.debugging.collective import Source  # noqa: E402
 from clipmend.data.images import load_image  # noqa: E402
-from clipmend.io import write_with  # noqa: E402
+from clipmend.debugging.collective import Source  # noqa: E402
 from clipmend.evaluation.iou import family_order  # noqa: E402
+from clipmend.io import write_with  # noqa: E402
 
 DPI = 120
 PERCENT_FROM = 16  # heatmaps with more rows or columns than this write cell values in %

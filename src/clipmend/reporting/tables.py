@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clipmend.io import write_with
 from clipmend.evaluation.iou import family_order
 from clipmend.evaluation.metrics import SPLITS
+from clipmend.io import write_with
 
 ROW_NAMES = ["Model category", "Model name"]
 SPLIT_LABELS = {"test": "Test", "debug_seed": "seed", "debug_heldout": "heldout"}

@@ -99,6 +99,19 @@ def get_sweep_mark(wildcards):
     return config["generator"]["k"]
 
 
+PAPER_TABLES = ("table1", "table2", "table3", "experiments")
+
+
+def paper_table_outputs():
+    """The .csv (a report table), .md and .tex output of every paper table, named TABLE_EXT."""
+    outputs = {}
+    for table in PAPER_TABLES:
+        stem = f"results/{{dataset}}/paper/{table}"
+        outputs |= report_outputs("Tables", **{f"{table}_csv": f"{stem}.csv"})
+        outputs |= {f"{table}_md": f"{stem}.md", f"{table}_tex": f"{stem}.tex"}
+    return outputs
+
+
 def get_paper_targets():
     """Everything ``paper`` builds, per data set."""
     files = [
@@ -117,11 +130,7 @@ def get_paper_targets():
         "k_sweep.csv",
         "k_sweep.png",
     ]
-    files += [
-        f"{t}.{ext}"
-        for t in ("table1", "table2", "table3", "experiments")
-        for ext in ("csv", "md", "tex")
-    ]
+    files += [f"{t}.{ext}" for t in PAPER_TABLES for ext in ("csv", "md", "tex")]
     files += [f"gallery/{m}.png" for m in MODELS]
     files += [f"generated/{s}.png" for s in get_source_names()]
     return [f"results/{d}/paper/{f}" for d in DATASETS for f in files]
