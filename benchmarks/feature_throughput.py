@@ -1,4 +1,4 @@
-"""Feature-extraction throughput: ``clipmend.models.backbones.features.extract`` against the bare model forward.
+"""Feature-extraction throughput: ``clipmend.models.features.extract`` against the bare model forward.
 
 For each case the same images are embedded twice in one run: by ``extract`` from their
 references (decoding and preprocessing included), and by the model alone on the same
@@ -29,8 +29,8 @@ from PIL import Image
 import clipmend._torchvision_fix  # noqa: F401  (before timm/open_clip/diffusers import torchvision)
 from clipmend.data.image_batches import default_workers
 from clipmend.data.images import array_ref, load_image
-from clipmend.models.backbones.backbones import ModelSpec, create_model, model_transform
-from clipmend.models.backbones.features import extract, resolve_device
+from clipmend.models.backbones import ModelSpec, create_model, model_transform
+from clipmend.models.features import extract, resolve_device
 
 DEMO_CFG = {
     "input_size": [3, 32, 32],

@@ -22,7 +22,6 @@ The last line printed is ``gpu_hours N`` for the whole target.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import io
 import json
 import re
@@ -39,16 +38,9 @@ HEAD_RULES = ("debug_heads", "collective_heads", "lambda_sweep", "k_sweep")
 JOB_OVERHEAD_S = 120.0  # per GPU job: start-up, imports, loading weights (assumed)
 
 
-def load_cost():
-    """``clipmend.cost`` by path (``import clipmend`` would import torch)."""
-    spec = importlib.util.spec_from_file_location("_clipmend_cost", REPO / "src/clipmend/cost.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(REPO / "src"))  # this checkout's clipmend (``import clipmend`` is cheap)
 
-
-cost = load_cost()
+from clipmend import cost  # noqa: E402
 
 
 def load_config(path: Path) -> dict:
@@ -309,7 +301,7 @@ def count_models(config: dict) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     import clipmend  # noqa: F401
-    import clipmend.models.backbones.resnet_wide  # noqa: F401 - registers the SwAV wide ResNets
+    import clipmend.models.resnet_wide  # noqa: F401 - registers the SwAV wide ResNets
 
     for entry in list(config["models"].values()) + [config["clip"]]:
         with torch.device("meta"):

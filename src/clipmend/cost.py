@@ -1,7 +1,7 @@
 """Cost model of the workflow: images, FLOPs, GPU time and host memory per rule and job.
 
-Pure Python (no torch, numpy or pandas): ``workflow/rules/common.smk`` loads this file by
-path (``load_pure("cost")``) to declare ``mem_mb`` and ``runtime`` of the image rules, and
+Pure Python (no torch, numpy or pandas): ``workflow/rules/common.smk`` imports it
+to declare ``mem_mb`` and ``runtime`` of the image rules, and
 ``benchmarks/paper_scale.py`` imports it to project the ``paper`` target, so the
 declarations and the projection agree by construction.
 
