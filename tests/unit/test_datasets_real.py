@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import pickle
 from pathlib import Path
@@ -15,7 +14,6 @@ from PIL import Image
 from clipmend.data.images import load_image
 from clipmend.data.registry import INDEX_COLUMNS, prepare_dataset
 from clipmend.data.sampling import debug_test_split, sample_per_class, stratified_split
-from tests.workflow_utils import snakemake, tiny_config, write_config
 
 WNIDS = [
     "n01440764",
@@ -374,20 +372,3 @@ def test_a_class_sample_does_not_depend_on_other_classes():
     both = sample_per_class(labels, 3, seed=5)
     alone = sample_per_class(labels[labels == 2], 3, seed=5) + 20
     assert np.array_equal(both[labels[both] == 2], alone)
-
-
-# ---------------------------------------------------------------- the workflow's prepare_data
-
-
-@pytest.mark.workflow
-def test_prepare_data_rule_builds_a_cifar_index(cifar10_root, tmp_path):
-    config = tiny_config()
-    config["datasets"] = {
-        "cifar10": {"kind": "cifar10", "options": {"root": str(cifar10_root), "debug_size": 30}}
-    }
-    write_config(tmp_path, config)
-    result = snakemake(tmp_path, "--cores", "1", "results/cifar10/data/index.parquet")
-    assert result.returncode == 0, result.stderr[-3000:]
-    index = pd.read_parquet(tmp_path / "results/cifar10/data/index.parquet")
-    classes = json.loads((tmp_path / "results/cifar10/data/classes.json").read_text())
-    assert len(index) == 150 and classes[0] == "airplane"

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
-import torch
 
 from clipmend.debugging.failures import failure_head
 from clipmend.debugging.heads import HeadParams, train_heads
-from tests.workflow_utils import snakemake, tiny_config, write_config
 
 PARAMS = HeadParams(lr=0.2, momentum=0.9, weight_decay=5e-4, epochs=50, seed=0)
 
@@ -50,36 +47,3 @@ def test_train_mode_ignores_the_own_head_and_own_mode_requires_one():
         failure_head("mine", own, x, y, 3, PARAMS)
     with pytest.raises(ValueError, match="needs train-split features"):
         failure_head("auto", None, x[:0], y[:0], 3, PARAMS)
-
-
-@pytest.mark.workflow
-def test_workflow_collects_failures_of_a_checkpoint_model_without_classifier(tmp_path):
-    import timm
-
-    torch.manual_seed(0)
-    state = timm.create_model("resnet10t", num_classes=0).state_dict()
-    checkpoint = tmp_path / "swav_resnet10t.pth.tar"
-    torch.save({f"module.{k}": v for k, v in state.items()}, checkpoint)
-    config = tiny_config(models=("resnet10t",))
-    demo_cfg = config["models"]["resnet10t"]["pretrained_cfg"]
-    config["models"]["ssl"] = {
-        "arch": "resnet10t",
-        "family": "swav",
-        "source": "checkpoint",
-        "layout": "swav",
-        "weights": str(checkpoint),
-        "pretrained_cfg": demo_cfg,
-    }
-    config["failures"]["baseline"] = {"epochs": 30}
-    write_config(tmp_path, config)
-    result = snakemake(tmp_path, "--cores", "2", "results/demo/ssl/failures.parquet")
-    assert result.returncode == 0, result.stderr[-4000:]
-    head = torch.load(tmp_path / "results/demo/ssl/failure_head.pt")
-    assert head["source"] == "train" and head["weight"].shape == (10, 512)
-    assert torch.load(tmp_path / "results/demo/ssl/own_head.pt") is None
-    failures = pd.read_parquet(tmp_path / "results/demo/ssl/failures.parquet")
-    assert len(failures) and set(failures["part"]) == {"debug_seed", "debug_heldout"}
-    assert (
-        "failures of the train head"
-        in (tmp_path / "logs/demo/ssl/collect_failures.log").read_text()
-    )
