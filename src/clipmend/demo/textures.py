@@ -15,7 +15,7 @@ from functools import cache, lru_cache
 
 import numpy as np
 
-from clipmend.text import phrase_words
+from clipmend.text import phrase_words, singular
 
 BACKGROUNDS: tuple[str, ...] = (
     "water", "grass", "sand", "snow", "sky", "brick", "forest", "night", "lava", "wood",
@@ -289,15 +289,8 @@ _WORD_TO_NAME: dict[str, str] = {w: name for name, words in _WORDS.items() for w
 
 
 def _lookup_word(word: str) -> str | None:
-    """Background for one word, trying simple plural forms ("waves", "skies")."""
-    candidates = [word]
-    if word.endswith("ies"):
-        candidates.append(word[:-3] + "y")
-    if word.endswith("es"):
-        candidates.append(word[:-2])
-    if word.endswith("s"):
-        candidates.append(word[:-1])
-    return next((_WORD_TO_NAME[c] for c in candidates if c in _WORD_TO_NAME), None)
+    """Background for one word, as it is or in the singular ("waves", "skies")."""
+    return _WORD_TO_NAME.get(word) or _WORD_TO_NAME.get(singular(word))
 
 
 def resolve_background(phrase: str) -> str:
