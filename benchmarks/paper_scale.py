@@ -41,13 +41,14 @@ JOB_OVERHEAD_S = 120.0  # per GPU job: start-up, imports, loading weights (assum
 sys.path.insert(0, str(REPO / "src"))  # this checkout's clipmend (``import clipmend`` is cheap)
 
 from clipmend import cost  # noqa: E402
+from clipmend.config import resolve_models  # noqa: E402
 
 
 def load_config(path: Path) -> dict:
     """The config with the schema's defaults filled in (as the workflow sees it)."""
     from snakemake.utils import validate
 
-    config = yaml.safe_load(path.read_text())
+    config = resolve_models(yaml.safe_load(path.read_text()))
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
     return config
 
@@ -55,7 +56,7 @@ def load_config(path: Path) -> dict:
 def local_rules() -> set[str]:
     """Rules that run on the submit host (``localrule: True``)."""
     names = set()
-    for smk in (REPO / "workflow/rules").glob("*.smk"):
+    for smk in (REPO / "workflow/rules").rglob("*.smk"):
         for block in re.split(r"\n(?=rule )", smk.read_text()):
             match = re.match(r"rule (\w+):", block)
             if match and re.search(r"^\s+localrule:\s*True", block, re.M):

@@ -6,10 +6,26 @@ and the library uses the same ones, so the two cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+import importlib
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 ModelsConfig = Mapping[str, Mapping[str, Any]]
+
+# model lists a config may name instead of listing them (``models: paper``)
+ZOOS = {"paper": "clipmend.models.zoo:PAPER_MODELS"}
+
+
+def resolve_models(config: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Replace ``models: NAME`` (a zoo, e.g. ``paper``: Table 5's 40 models) by its entries, in place."""
+    name = config.get("models")
+    if isinstance(name, str):
+        if name not in ZOOS:
+            raise ValueError(f"models is {name!r}; a config lists its models or names a zoo: {sorted(ZOOS)}")
+        module, attribute = ZOOS[name].split(":")
+        config["models"] = copy.deepcopy(getattr(importlib.import_module(module), attribute))
+    return config
 
 
 def model_families(models_cfg: ModelsConfig) -> dict[str, str]:

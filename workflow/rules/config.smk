@@ -15,7 +15,9 @@ def _validate_config(schema_path):
     from jsonschema.exceptions import ValidationError
 
     from clipmend import config_check as check
+    from clipmend.config import resolve_models
 
+    resolve_models(config)  # models: paper -> Table 5's 40 entries
     schema_path = f"{workflow.basedir}/{schema_path}"  # the repo root, from any included file
     with open(schema_path) as f:
         check.coerce_cli_strings(config, yaml.safe_load(f))

@@ -1,9 +1,9 @@
 """The paper's 40 models (its Table 5), each resolved to a loader: a ``models:`` config entry.
 
 ``PAPER_MODELS`` maps the paper's model names to entries of the same shape as a
-config's ``models:`` section (see ``clipmend.models.backbones.ModelSpec``); ``config/imagenet.yaml``
-lists exactly these entries (a test keeps them equal). Where timm 1.0.31 lacks the
-paper's weights, the closest timm weights stand in:
+config's ``models:`` section (see ``clipmend.models.spec.ModelSpec``); the paper configs
+name them with ``models: paper`` (``clipmend.config.ZOOS``). Pure Python, no torch. Where
+timm 1.0.31 lacks the paper's weights, the closest timm weights stand in:
 
 - EfficientNet: timm's own ``efficientnet_b6..b8`` and ``efficientnet_l2`` have no
   weights, so every EfficientNet uses Google's original weights as ported by timm
