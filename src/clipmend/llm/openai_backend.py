@@ -10,7 +10,6 @@ retried with bounded exponential backoff and jitter on rate limits (429), server
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import logging
@@ -28,8 +27,10 @@ from urllib.parse import urlparse
 
 import openai
 
+from clipmend.llm.answer_cache import cache_path, read_cache, write_cache
 from clipmend.llm.parse import parse_backgrounds
 from clipmend.llm.registry import Answer, format_prompt, register_backend
+from clipmend.llm.retry import retry_after, retryable
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,6 @@ DEFAULT_SYSTEM_PROMPT = (
     'naming places or scenes, for example ["desert", "snowy mountain", "city street"].'
 )
 LOCAL_PLACEHOLDER_KEY = "sk-no-key-needed-for-local-server"
-_RETRYABLE_STATUS = frozenset({408, 409, 429})
 _KEY_LIKE = re.compile(r"(Bearer\s+)?\bsk-[A-Za-z0-9_\-*.]{3,}")
 _STATUS_HINTS = {
     401: "check the API key in the environment variable {env}",
@@ -137,7 +137,7 @@ class OpenAIBackend:
         """One class's answer, from the cache if possible, else from the server."""
         request = self._request_fields(text)
         path = self._cache_path(request)
-        cached = _read_cache(path, request) if path else None
+        cached = read_cache(path, request) if path else None
         if cached is not None:
             self._count(cache_hits=1)
             log.debug("llm cache hit for class %r (%s)", class_name, path)
@@ -145,7 +145,7 @@ class OpenAIBackend:
             return Answer(raw=cached, items=parse_backgrounds(cached), usage=usage)
         raw, usage = self._complete(class_name, request)
         if path and raw.strip():
-            _write_cache(path, request, raw, usage)
+            write_cache(path, request, raw, usage)
         return Answer(raw=raw, items=parse_backgrounds(raw), usage={**usage, "cached": 0})
 
     def _request_fields(self, text: str) -> dict[str, Any]:
@@ -163,8 +163,7 @@ class OpenAIBackend:
         """The cache file for a request, or None without a cache directory."""
         if self.cache_dir is None:
             return None
-        digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
-        return self.cache_dir / f"{digest}.json"
+        return cache_path(self.cache_dir, request)
 
     def _complete(self, class_name: str, request: dict[str, Any]) -> tuple[str, dict[str, int]]:
         """Call the server with bounded retries; return the answer text and token usage."""
@@ -182,10 +181,10 @@ class OpenAIBackend:
                     max_tokens=self.max_tokens,
                 )
             except openai.APIStatusError as err:
-                if not _retryable(err.status_code):
+                if not retryable(err.status_code):
                     raise LLMRequestError(self._status_message(class_name, err)) from None
                 reason = f"HTTP {err.status_code}: {self._scrub(err.message)[:200]}"
-                wait = _retry_after(err.response.headers)
+                wait = retry_after(err.response.headers)
             except openai.APITimeoutError:
                 reason, wait = f"no answer within llm.options.timeout={self.timeout:g} s", None
             except openai.APIConnectionError as err:
@@ -335,42 +334,3 @@ def _is_local(url: str) -> bool:
     except ValueError:
         return False
     return address.is_loopback or address.is_private or address.is_link_local
-
-
-def _retryable(status: int) -> bool:
-    """Whether an HTTP status is worth retrying: 408, 409, 429 and 5xx."""
-    return status in _RETRYABLE_STATUS or status >= 500
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds from a Retry-After-ms or Retry-After header, if present and numeric."""
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        try:
-            return float(headers.get(name)) / scale
-        except (TypeError, ValueError):
-            continue
-    return None
-
-
-def _read_cache(path: Path, request: dict[str, Any]) -> str | None:
-    """The cached answer text for a request, or None if absent, unreadable or different."""
-    if not path.exists():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        if record["request"] == request and isinstance(record["raw"], str):
-            return record["raw"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        log.warning("ignoring unreadable llm cache file %s (%s)", path, err)
-        return None
-    log.warning("ignoring llm cache file %s: it was written for another request", path)
-    return None
-
-
-def _write_cache(path: Path, request: dict[str, Any], raw: str, usage: dict[str, int]) -> None:
-    """Write one answer to the cache atomically (no API key is ever part of it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    record = {"request": request, "raw": raw, "usage": usage}
-    tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
