@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+import clipmend._torchvision_fix  # noqa: F401  (before timm imports torchvision)
 from tests.unit import test_datasets_real
 from tests.workflow_utils import snakemake, tiny_config, write_config
 
