@@ -12,6 +12,7 @@ against a local server, diffusers). No demo module or column is involved.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -150,7 +151,9 @@ def demo_blocker(folder: Path) -> dict[str, str]:
     """Environment variables under which any import of ``clipmend.demo`` fails loudly."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sitecustomize.py").write_text(DEMO_BLOCKER)
-    return {"PYTHONPATH": str(folder)}
+    # first on the path, so its sitecustomize runs; the caller's path (a checkout's src) is kept
+    paths = [str(folder)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {"PYTHONPATH": os.pathsep.join(paths)}
 
 
 def build_real_world(root: Path, llm_url: str) -> Path:
