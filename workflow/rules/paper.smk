@@ -153,7 +153,7 @@ rule collective_heads:
     resources:
         gpu=1,  # heads train on the run's device, chunked to the memory budget
         mem_mb=get_head_mem_mb,  # features as read + the planner's host share (common.smk)
-        runtime=lambda wc, attempt: 30 * attempt,
+        runtime=cost_runtime("collective_heads", 30),
     conda:
         "../../envs/clipmend.yaml"
     script:
@@ -235,7 +235,7 @@ rule lambda_sweep:
     resources:
         gpu=1,
         mem_mb=get_head_mem_mb,
-        runtime=lambda wc, attempt: 30 * attempt,
+        runtime=cost_runtime("lambda_sweep", 30),
     conda:
         "../../envs/clipmend.yaml"
     script:
@@ -266,7 +266,7 @@ rule k_sweep:
     resources:
         gpu=1,
         mem_mb=get_head_mem_mb,
-        runtime=lambda wc, attempt: 30 * attempt,
+        runtime=cost_runtime("k_sweep", 30),
     conda:
         "../../envs/clipmend.yaml"
     script:
