@@ -34,7 +34,6 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-HEAD_RULES = ("debug_heads", "collective_heads", "lambda_sweep", "k_sweep")
 JOB_OVERHEAD_S = 120.0  # per GPU job: start-up, imports, loading weights (assumed)
 
 
@@ -157,32 +156,6 @@ def base_rss_gb() -> float:
 # --- projection ------------------------------------------------------------------------------
 
 
-def head_job(rule: str, config: dict, dataset: str, model: str, gpu: dict) -> tuple[float, float, float]:
-    """(FLOPs, GPU seconds, host GB with float16 features) of one head-training job."""
-    sizes = cost.dataset_sizes(config["datasets"][dataset])
-    gen = cost.generation(config, dataset)
-    per_set, sources = gen["per_set"], gen["sources"]
-    _, _, dim, _, _ = cost.profile(config["models"][model])
-    epochs = int(config["head"]["epochs"])
-    if rule == "debug_heads":  # baseline (λ = 0), random, individual
-        gen_rows, sets = [0.0, per_set, per_set], 2
-    elif rule == "collective_heads":  # one head per generated set
-        gen_rows, sets = [per_set] * sources, sources
-    elif rule == "lambda_sweep":  # one set, one head per λ
-        gen_rows, sets = [per_set if lam > 0 else 0.0 for lam in config["paper"]["lambdas"]], 1
-    else:  # one head per k, each on the first k backgrounds of the one set
-        ks = config["paper"].get("k") or list(range(1, int(config["generator"]["k"]) + 1))
-        gen_rows, sets = [per_set * k / int(config["generator"]["k"]) for k in ks], 1
-    flops = cost.head_flops(sizes["train"], gen_rows, dim, sizes["classes"], epochs)
-    held = sizes["train"] + sizes["debug"] + sizes["test"] + sets * per_set
-    held_gb = held * dim * 2 / cost.GB  # float16
-    budget = float((config.get("memory") or {}).get("device_gb", gpu["memory_gb"]))
-    transfer = held_gb / gpu["pcie_gb_per_s"] * epochs if held_gb > 0.8 * budget else 0.0
-    seconds = max(flops / (gpu["head_tflops"] * 1e12), transfer)
-    host = cost.BASE_GB + cost.CUDA_HOST_GB + 2 * held_gb + 1.0  # read as float32
-    return flops, seconds, host
-
-
 def head_declared_gb(config: dict, held_gb: float, attempt: int = 1) -> float:
     """What common.smk's input-sized ``get_head_mem_mb`` gives once the inputs exist (GB)."""
     host_gb = float((config.get("memory") or {}).get("host_gb", 16))
@@ -204,15 +177,15 @@ def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -
             rows.append(row)
             continue
         row["where"] = "gpu" if any(int(j["resources"].get("gpu", 0)) for j in rjobs) else "cpu"
-        if rule in HEAD_RULES:
+        if rule in cost.HEAD_RULES:
             row["where"] = "gpu"  # chunked on the run's device (clipmend.debugging.heads)
         first = True
         for job in rjobs:
             wc, threads = job["wildcards"], job["threads"]
             dataset, model = wc.get("dataset"), wc.get("model")
             gen = cost.generation(config, dataset, fill) if dataset else {}
-            if rule in HEAD_RULES:
-                flops, seconds, peak = head_job(rule, config, dataset, model, gpu)
+            if rule in cost.HEAD_RULES:
+                flops, seconds, peak, files_gb = cost.head_job(rule, config, dataset, model, gpu)
                 row["unit"], row["units"] = "FLOPs", row["units"] + flops
                 hours = seconds / 3600
             else:
@@ -225,8 +198,8 @@ def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -
                     "prepare_data": ("files indexed", sizes["listed"]),
                     "extract_features": ("images", sizes["train"] + sizes["debug"] + sizes["test"]),
                     "clip_debug_features": ("images", sizes["debug"]),
-                    "collect_failures": ("head FLOPs", hours * 3600 * cpu["head_gflops"] * 1e9
-                                         if hours > 0.05 else 0.0),
+                    "collect_failures": ("head FLOPs", hours * 3600 * gpu["head_tflops"] * 1e12
+                                         if hours > 0.02 else 0.0),
                     "propose_backgrounds": ("LLM requests", sizes["classes"]),
                     "assign_backgrounds": ("text prompts", sizes["classes"]
                                            * cost.backgrounds_per_class(config)),
@@ -250,7 +223,7 @@ def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -
                 row["cpu_h"] += hours
             declared = job["resources"].get("mem_mb", "0")
             if declared == "<TBD>":  # sized from the job's inputs when it is scheduled
-                declared = head_declared_gb(config, (peak - cost.BASE_GB - cost.CUDA_HOST_GB - 1) / 2)
+                declared = head_declared_gb(config, files_gb)
                 row["input_sized"] = True
             else:
                 declared = float(declared) / 1000

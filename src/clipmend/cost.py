@@ -277,10 +277,45 @@ def sd_seconds(images: float, config: dict[str, Any], gpu: dict | None = None) -
     return images * scale / gpu["sd_images_per_s"]
 
 
+HEAD_RULES = ("debug_heads", "collective_heads", "lambda_sweep", "k_sweep")
+
+
 def head_flops(rows_orig: float, gen_rows: list[float], dim: int, classes: int, epochs: int) -> float:
     """Full-batch training FLOPs: forward + backward = 3 x 2·N·D·C per head and epoch."""
     rows = len(gen_rows) * rows_orig + sum(gen_rows)
     return 6.0 * rows * dim * classes * epochs
+
+
+def head_job(rule: str, config: dict, dataset: str, model: str,
+             gpu: dict | None = None) -> tuple[float, float, float, float]:
+    """(FLOPs, GPU seconds, peak host GB, GB of its float16 feature files) of one head-training job."""
+    gpu = gpu or GPU
+    sizes = dataset_sizes(config["datasets"][dataset])
+    gen = generation(config, dataset)
+    per_set, sources = gen["per_set"], gen["sources"]
+    _, _, dim, _, _ = profile(config["models"][model])
+    epochs = int(config["head"]["epochs"])
+    if rule == "debug_heads":  # baseline (λ = 0), random, individual
+        gen_rows, sets = [0.0, per_set, per_set], 2
+    elif rule == "collective_heads":  # one head per generated set
+        gen_rows, sets = [per_set] * sources, sources
+    elif rule == "lambda_sweep":  # one set, one head per λ
+        gen_rows, sets = [per_set if lam > 0 else 0.0 for lam in config["paper"]["lambdas"]], 1
+    else:  # one head per k, each on the first k backgrounds of the one set
+        ks = config["paper"].get("k") or list(range(1, int(config["generator"]["k"]) + 1))
+        gen_rows, sets = [per_set * k / int(config["generator"]["k"]) for k in ks], 1
+    flops = head_flops(sizes["train"], gen_rows, dim, sizes["classes"], epochs)
+    held = sizes["train"] + sizes["debug"] + sizes["test"] + sets * per_set
+    held_gb = held * dim * 2 / GB  # float16
+    budget = float((config.get("memory") or {}).get("device_gb", gpu["memory_gb"]))
+    transfer = held_gb / gpu["pcie_gb_per_s"] * epochs if held_gb > 0.8 * budget else 0.0
+    seconds = max(flops / (gpu["head_tflops"] * 1e12), transfer)
+    # read as float32 (collective_heads keeps its generated sets float16), plus the transient
+    # float16 buffer of the read and Python, torch, a CUDA context
+    orig_gb = (sizes["train"] + sizes["debug"] + sizes["test"]) * dim * 2 / GB
+    arrays = 2 * orig_gb + (held_gb - orig_gb) * (1 if rule == "collective_heads" else 2)
+    host = BASE_GB + CUDA_HOST_GB + arrays + orig_gb + 1.0
+    return flops, seconds, host, held_gb
 
 
 def runtime_min(rule: str, config: dict[str, Any], dataset: str, model: str | None = None,
@@ -315,13 +350,15 @@ def job_hours(rule: str, config: dict[str, Any], dataset: str, model: str | None
         return sd_seconds(images, config, gpu) / 3600
     if rule == "generate_collective":
         return sd_seconds(gen["per_set"] if first else 0.0, config, gpu) / 3600
-    if rule == "collect_failures":
+    if rule == "collect_failures":  # a baseline head trains on the GPU (clipmend.heads)
         if has_own_head(config["models"][model], entry):
             return 0.02
         _, _, dim, _, _ = profile(config["models"][model])
         epochs = int(config["failures"].get("baseline", {}).get("epochs", 1000))
         flops = head_flops(sizes["train"], [0.0], dim, sizes["classes"], epochs)
-        return flops / (cpu["head_gflops"] * 1e9) / 3600
+        return flops / (gpu["head_tflops"] * 1e12) / 3600
+    if rule in HEAD_RULES:
+        return head_job(rule, config, dataset, model, gpu)[1] / 3600
     if rule == "assign_backgrounds":
         texts = sizes["classes"] * backgrounds_per_class(config)
         return texts * 2 * 38e6 * 77 / (cpu["text_gflops"] * 1e9) / 3600

@@ -25,7 +25,7 @@ rule debug_heads:
     resources:
         gpu=1,  # heads train on the run's device (config device), chunked to memory.device_gb
         mem_mb=get_head_mem_mb,  # features as read + the planner's host share (common.smk)
-        runtime=lambda wc, attempt: 30 * attempt,
+        runtime=cost_runtime("debug_heads", 30),
     conda:
         "../../envs/clipmend.yaml"
     script:

@@ -26,10 +26,16 @@ from clipmend.data.images import is_array_ref, load_image, open_array
 BatchFn = Callable[[np.ndarray], torch.Tensor]
 
 
-def default_workers() -> int:
-    """Decoding workers for the CPUs this process may use beyond torch's own threads (at most 8)."""
+def default_workers(device: torch.device | None = None) -> int:
+    """Decoding workers for the CPUs this process may use (at most 8).
+
+    On the CPU, the CPUs beyond torch's own threads (the forward needs them); on a GPU,
+    every CPU but one, since the forward runs on the GPU (give the job CPUs, e.g.
+    ``--set-threads extract_features=8``, and decoding keeps up with the GPU).
+    """
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(0, min(8, cpus - torch.get_num_threads()))
+    busy = 1 if device is not None and device.type == "cuda" else torch.get_num_threads()
+    return max(0, min(8, cpus - busy))
 
 
 def _keeps_size(step: object, height: int, width: int) -> bool:

@@ -39,7 +39,7 @@ def extract(encode, transform, refs: Sequence[str], batch_size: int = 128,
     if module is not None:
         check_placement(module, dev, desc)
     use_amp = dev.type == "cuda"
-    workers = default_workers() if workers is None else workers
+    workers = default_workers(dev) if workers is None else workers
     out = []
     bar = tqdm(total=len(refs), desc=desc, unit="img", mininterval=5)
     for batch in batched_tensors(refs, transform, batch_size, workers):

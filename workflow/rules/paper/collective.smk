@@ -96,7 +96,7 @@ rule collective_heads:
     resources:
         gpu=1,  # heads train on the run's device, chunked to the memory budget
         mem_mb=get_head_mem_mb,  # features as read + the planner's host share (common.smk)
-        runtime=lambda wc, attempt: 30 * attempt,
+        runtime=cost_runtime("collective_heads", 30),
     conda:
         "../../../envs/clipmend.yaml"
     script:

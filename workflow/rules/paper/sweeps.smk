@@ -23,7 +23,7 @@ rule lambda_sweep:
     resources:
         gpu=1,
         mem_mb=get_head_mem_mb,
-        runtime=lambda wc, attempt: 30 * attempt,
+        runtime=cost_runtime("lambda_sweep", 30),
     conda:
         "../../../envs/clipmend.yaml"
     script:
@@ -54,7 +54,7 @@ rule k_sweep:
     resources:
         gpu=1,
         mem_mb=get_head_mem_mb,
-        runtime=lambda wc, attempt: 30 * attempt,
+        runtime=cost_runtime("k_sweep", 30),
     conda:
         "../../../envs/clipmend.yaml"
     script:
