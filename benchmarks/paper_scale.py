@@ -92,15 +92,19 @@ def dry_run_jobs(config_path: Path) -> list[dict]:
 # --- CPU measurements (a few seconds each) ---------------------------------------------------
 
 
+def fix_torchvision() -> None:
+    """The torchvision fix, before timm or open_clip import torchvision (``import clipmend`` is cheap)."""
+    import clipmend._torchvision_fix  # noqa: F401
+
+
 def measure_cpu() -> dict[str, float]:
     """Per-core CPU throughputs on this machine, one torch thread."""
+    fix_torchvision()
     import numpy as np
     import timm
     import timm.data
     import torch
     from PIL import Image
-
-    import clipmend  # noqa: F401 - torchvision fix before timm
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -147,7 +151,7 @@ def measure_cpu() -> dict[str, float]:
 
 def base_rss_gb() -> float:
     """Peak RSS (GB) of a process that imports what the rules import."""
-    code = ("import resource, clipmend, timm, open_clip, pandas, pyarrow.parquet; "
+    code = ("import resource, clipmend._torchvision_fix, timm, open_clip, pandas, pyarrow.parquet; "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.split()[-1]) * 1024 / 1e9
@@ -198,8 +202,9 @@ def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -
                     "prepare_data": ("files indexed", sizes["listed"]),
                     "extract_features": ("images", sizes["train"] + sizes["debug"] + sizes["test"]),
                     "clip_debug_features": ("images", sizes["debug"]),
-                    "collect_failures": ("head FLOPs", hours * 3600 * gpu["head_tflops"] * 1e12
-                                         if hours > 0.02 else 0.0),
+                    "collect_failures": ("head FLOPs", 0.0 if rule != "collect_failures"
+                                         or cost.has_own_head(config["models"][model], config["datasets"][dataset])
+                                         else hours * 3600 * gpu["head_tflops"] * 1e12),
                     "propose_backgrounds": ("LLM requests", sizes["classes"]),
                     "assign_backgrounds": ("text prompts", sizes["classes"]
                                            * cost.backgrounds_per_class(config)),
@@ -270,12 +275,15 @@ def table(rows: list[dict], gpu_basis: str, cpu_basis: str) -> str:
 
 def count_models(config: dict) -> None:
     """Recount ``cost.PROFILES`` for the config's models on the meta device (~30 s for 40)."""
+    fix_torchvision()
     import timm
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    import clipmend  # noqa: F401
     import clipmend.models.resnet_wide  # noqa: F401 - registers the SwAV wide ResNets
+    from clipmend.clip.loading import register_local_configs
+
+    register_local_configs()  # clipmend's own open_clip architectures (the demo's clipmend-tiny)
 
     for entry in list(config["models"].values()) + [config["clip"]]:
         with torch.device("meta"):
