@@ -350,7 +350,7 @@ def job_hours(rule: str, config: dict[str, Any], dataset: str, model: str | None
         return sd_seconds(images, config, gpu) / 3600
     if rule == "generate_collective":
         return sd_seconds(gen["per_set"] if first else 0.0, config, gpu) / 3600
-    if rule == "collect_failures":  # a baseline head trains on the GPU (clipmend.heads)
+    if rule == "collect_failures":  # a baseline head trains on the GPU (clipmend.debugging.heads)
         if has_own_head(config["models"][model], entry):
             return 0.02
         _, _, dim, _, _ = profile(config["models"][model])
