@@ -1,6 +1,8 @@
 """clipmend: find and fix spurious-correlation failures of image classifiers.
 
-Targets: ``all_models`` (every configured model and data set, the default) and ``paper``.
+Targets: ``all_models`` (every configured model and data set, the default), ``spurious``
+(the second paper: detection, CLIP fine-tuning, both papers on the same groups) and
+``paper`` (the first paper's analyses, plus ``spurious``).
 """
 
 from snakemake.utils import min_version
@@ -23,6 +25,7 @@ include: "workflow/rules/backgrounds.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/heads.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/spurious.smk"
 
 
 rule all_models:
@@ -31,6 +34,11 @@ rule all_models:
     default_target: True
 
 
+rule spurious:
+    input:
+        get_spurious_targets(),
+
+
 rule paper:
     input:
-        get_all_models_targets() + get_paper_targets(),
+        get_all_models_targets() + get_paper_targets() + get_spurious_targets(),

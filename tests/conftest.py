@@ -15,3 +15,14 @@ REPO = Path(__file__).resolve().parents[1]
 def repo() -> Path:
     """The repository root."""
     return REPO
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread, for tests of tiny tensors: on a shared machine a thread pool costs more than it gives."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

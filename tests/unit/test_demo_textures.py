@@ -13,6 +13,7 @@ from clipmend.demo.textures import (
     composite_at,
     render_background,
     render_batch,
+    render_batch_with_masks,
     resolve_background,
 )
 
@@ -247,6 +248,26 @@ def test_render_batch() -> None:
     night, snow = out[7].astype(float), out[3].astype(float)
     assert np.median(night) < 60
     assert np.median(snow) > 200
+
+
+def test_render_batch_masks_are_the_pasted_objects_opacity() -> None:
+    rng = np.random.default_rng(5)
+    objs = rng.integers(0, 256, (6, 28, 28), dtype=np.uint8) * (rng.random((6, 28, 28)) < 0.5)
+    objs = objs.astype(np.uint8)
+    names = ["sky", "night", "lava", "sky", "wood", "snow"]
+    out, masks = render_batch_with_masks(objs, names, SIZE, np.random.default_rng(3))
+    np.testing.assert_array_equal(out, render_batch(objs, names, SIZE, np.random.default_rng(3)))
+    assert masks.shape == (6, SIZE, SIZE) and masks.dtype == np.uint8
+    opacity = np.rint(np.minimum(objs / 255 * 3, 1) * 255)
+    for i in range(6):
+        tops, lefts = np.nonzero(masks[i])
+        top, left = tops.min() - np.nonzero(objs[i])[0].min(), lefts.min() - np.nonzero(objs[i])[1].min()
+        np.testing.assert_array_equal(masks[i, top:top + 28, left:left + 28], opacity[i])
+        assert masks[i].sum() == opacity[i].sum()  # nothing outside the object's square
+        # where the mask is 255 the object hides the background: pasting it at (top, left)
+        # onto any other background gives the same pixels there
+        other = composite_at(objs[i], np.zeros((SIZE, SIZE, 3), np.uint8), top, left)
+        np.testing.assert_array_equal(other[masks[i] == 255], out[i][masks[i] == 255])
 
 
 def test_render_batch_rejects_bad_inputs() -> None:

@@ -1,7 +1,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 import clipmend.debugging.heads as heads_module
 from clipmend.debugging.heads import HeadParams, train_heads
@@ -11,13 +10,7 @@ PARAMS = HeadParams(epochs=60)
 META = {"dataset": "demo", "model": "m", "family": "f"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny heads: one thread is fastest, and modest on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny heads: one thread is fastest
 
 
 def blobs(n, seed):

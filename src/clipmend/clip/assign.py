@@ -21,6 +21,15 @@ def format_clip_prompt(template: str, class_name: str, background: str) -> str:
         ) from None
 
 
+def zero_shot_probs(
+    image_features: np.ndarray, text_features: np.ndarray, logit_scale: float = 100.0
+) -> np.ndarray:
+    """Softmax over texts of ``logit_scale * image . text``: (N images, T texts), rows sum to 1."""
+    logits = logit_scale * np.asarray(image_features) @ np.asarray(text_features).T
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
 def assign_backgrounds(
     failures: pd.DataFrame,
     image_features: np.ndarray,
@@ -49,9 +58,7 @@ def assign_backgrounds(
             continue
         texts = embed_texts([format_clip_prompt(template, class_name, b) for b in options])
         rows = np.flatnonzero(labels == label)
-        logits = logit_scale * image_features[rows] @ texts.T
-        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs /= probs.sum(axis=1, keepdims=True)
+        probs = zero_shot_probs(image_features[rows], texts, logit_scale)
         best = probs.argmax(axis=1)
         out.iloc[rows, out.columns.get_loc("background")] = [options[i] for i in best]
         out.iloc[rows, out.columns.get_loc("score")] = probs[np.arange(len(rows)), best]

@@ -1,4 +1,8 @@
-"""Image references: one string per image, either a file path or ``ARRAY.npy#ROW``."""
+"""Image references: one string per image, either a file path or ``ARRAY.npy#ROW``.
+
+Object masks are referenced the same way: a row of a (N, H, W) bool or uint8 ``.npy``
+array (uint8: 255 = object), or a greyscale image file.
+"""
 
 from __future__ import annotations
 
@@ -32,8 +36,12 @@ def open_array(path: str) -> np.ndarray:
     return np.load(path, mmap_mode="r")
 
 
+class UnreadableImageError(ValueError):
+    """A referenced image that does not decode (a missing, truncated or corrupt file)."""
+
+
 def load_image(ref: str) -> Image.Image:
-    """Load one referenced image as RGB; raise ``ValueError`` naming it when unreadable."""
+    """Load one referenced image as RGB; raise ``UnreadableImageError`` naming it when unreadable."""
     try:
         if is_array_ref(ref):
             path, row = ref.rsplit("#", 1)
@@ -41,7 +49,23 @@ def load_image(ref: str) -> Image.Image:
         with Image.open(ref) as image:
             return image.convert("RGB")
     except (OSError, UnidentifiedImageError, IndexError, ValueError) as err:
-        raise ValueError(f"cannot read image {ref!r}: {err}") from None
+        raise UnreadableImageError(f"cannot read image {ref!r}: {err}") from None
+
+
+def load_mask(ref: str) -> np.ndarray:
+    """Load one referenced object mask as float32 (H, W) in [0, 1]; ``ValueError`` naming it."""
+    try:
+        if is_array_ref(ref):
+            path, row = ref.rsplit("#", 1)
+            mask = np.asarray(open_array(path)[int(row)])
+        else:
+            with Image.open(ref) as image:
+                mask = np.asarray(image.convert("L"))
+    except (OSError, UnidentifiedImageError, IndexError, ValueError) as err:
+        raise ValueError(f"cannot read mask {ref!r}: {err}") from None
+    if mask.ndim != 2 or mask.dtype not in (np.bool_, np.uint8):
+        raise ValueError(f"mask {ref!r} is {mask.dtype} {mask.shape}; expected (H, W) bool or uint8")
+    return mask.astype(np.float32) / (1.0 if mask.dtype == np.bool_ else 255.0)
 
 
 def image_problem(path: str | Path) -> str | None:

@@ -1,7 +1,14 @@
 """Data sets by name: each builder writes an index of its images.
 
 An index is a table with one row per image: ``id, split, label, class_name, image``
-(an image reference, see ``clipmend.data.images``) and, where known, ``background``.
+(an image reference, see ``clipmend.data.images``) and optional columns:
+
+- ``background``: the true background (the demo);
+- ``attribute``: a generic spurious attribute value per image, the one the second paper's
+  groups (class x attribute) use: the demo's background, Waterbirds' place (land/water).
+  Data sets without one (imagefolder, imagenet, cifar) leave it out; ``has_attribute``;
+- ``mask``: a reference to the object's mask (``clipmend.data.images.load_mask``; the demo).
+
 Splits: ``train`` (original training data for heads), ``val`` (the debug set),
 ``test``; the demo adds ``clip`` (captioned data for training its CLIP).
 Builders register themselves on import; ``BUILDER_MODULES`` names the module of each
@@ -19,6 +26,8 @@ import pandas as pd
 
 INDEX_COLUMNS = ["id", "split", "label", "class_name", "image"]
 DEBUG_SPLIT = "val"  # the debug set's split name on disk (the paper's validation set)
+ATTRIBUTE_COLUMN = "attribute"
+MASK_COLUMN = "mask"
 
 Builder = Callable[..., tuple[pd.DataFrame, list[str]]]
 DATASETS: dict[str, Builder] = {}
@@ -40,7 +49,18 @@ BUILDER_MODULES = {
     "imagenet": "clipmend.data.imagefolder",
     "cifar10": "clipmend.data.cifar",
     "cifar100": "clipmend.data.cifar",
+    "waterbirds": "clipmend.data.waterbirds",
 }
+
+
+def has_attribute(index: pd.DataFrame) -> bool:
+    """True if the index records a spurious attribute value for every image."""
+    return ATTRIBUTE_COLUMN in index.columns and bool(index[ATTRIBUTE_COLUMN].notna().all())
+
+
+def has_mask(index: pd.DataFrame) -> bool:
+    """True if the index references an object mask for every image."""
+    return MASK_COLUMN in index.columns and bool(index[MASK_COLUMN].notna().all())
 
 
 def _import_builder(kind: str) -> None:

@@ -334,14 +334,23 @@ def _dilate(mask: Array) -> Array:
     return np.maximum(np.maximum(rows[:, :, :-2], rows[:, :, 1:-1]), rows[:, :, 2:])
 
 
-def _blend_chunk(objects: Array, backgrounds: Array, offsets: Array) -> Array:
-    """Paste objects (n, 28, 28) onto backgrounds (n, S, S, 3) at (top, left) offsets."""
-    n, size = len(objects), backgrounds.shape[1]
-    intensity = np.zeros((n, size, size), dtype=np.float32)
+def _placed(objects: Array, offsets: Array, size: int) -> tuple[Array, Array]:
+    """Objects (n, 28, 28) placed at (top, left) on S x S: (intensity, alpha), float32 [0, 1]."""
+    intensity = np.zeros((len(objects), size, size), dtype=np.float32)
     for i, (top, left) in enumerate(offsets):
         intensity[i, top:top + OBJECT_SIZE, left:left + OBJECT_SIZE] = objects[i]
     intensity *= np.float32(1 / 255)
-    alpha = np.minimum(intensity * ALPHA_GAIN, 1)
+    return intensity, np.minimum(intensity * ALPHA_GAIN, 1)
+
+
+def object_masks(objects: Array, offsets: Array, size: int) -> Array:
+    """The objects' opacity where `_blend` pastes them, (n, S, S) uint8 (255 = fully object)."""
+    return np.rint(_placed(objects, offsets, size)[1] * 255).astype(np.uint8)
+
+
+def _blend_chunk(objects: Array, backgrounds: Array, offsets: Array) -> Array:
+    """Paste objects (n, 28, 28) onto backgrounds (n, S, S, 3) at (top, left) offsets."""
+    intensity, alpha = _placed(objects, offsets, backgrounds.shape[1])
     outline = _dilate(alpha) - alpha  # >= 0: ring just outside the silhouette
     # out = bg * (1 - 0.6 * outline) * (1 - alpha) + colour * alpha, per pixel;
     # the two terms sum to <= 255, so no clipping is needed.
@@ -391,6 +400,13 @@ def render_batch(
     objects: np.ndarray, backgrounds: Sequence[str], size: int, rng: np.random.Generator
 ) -> np.ndarray:
     """Composite N objects (N, 28, 28) onto N named backgrounds -> (N, size, size, 3) uint8."""
+    return render_batch_with_masks(objects, backgrounds, size, rng)[0]
+
+
+def render_batch_with_masks(
+    objects: np.ndarray, backgrounds: Sequence[str], size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """`render_batch` plus each object's mask, (N, size, size) uint8 opacity (`object_masks`)."""
     objects = np.asarray(objects)
     names = list(backgrounds)
     _check_objects(objects)
@@ -408,4 +424,5 @@ def render_batch(
         idx = np.flatnonzero(kinds == name)
         if len(idx):
             canvas[idx] = _render_many(name, len(idx), size, rng)
-    return _blend(objects, canvas, _random_offsets(len(names), size, rng))
+    offsets = _random_offsets(len(names), size, rng)
+    return _blend(objects, canvas, offsets), object_masks(objects, offsets, size)

@@ -3,7 +3,8 @@
 In the train split each class sits on its common backgrounds most of the time; the
 val (debug) and test splits spread backgrounds evenly, so a model that learned the
 background shortcut fails there on uncommon backgrounds. Every image records its true
-background. A ``clip`` split (uniform backgrounds, captioned) trains the demo CLIP.
+background (also as the generic ``attribute``) and the mask of its object. A ``clip``
+split (uniform backgrounds, captioned) trains the demo CLIP.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from clipmend.data.registry import DEBUG_SPLIT
+from clipmend.data.registry import ATTRIBUTE_COLUMN, DEBUG_SPLIT
 from clipmend.demo.fmnist import CLASS_NAMES, load_subset
-from clipmend.demo.textures import BACKGROUNDS, render_batch
+from clipmend.demo.textures import BACKGROUNDS, render_batch_with_masks
 
 # objects per class in the committed subset: train pool 800, test pool 400
 TRAIN_POOL = 800
@@ -123,7 +124,11 @@ def object_pools(subset: Mapping[str, np.ndarray]) -> dict[str, list[np.ndarray]
 
 
 def build_world(spec: WorldSpec, subset: Mapping[str, np.ndarray] | None = None):
-    """Render every split; return ``(images (N,S,S,3) uint8, index DataFrame)``."""
+    """Render every split: ``(images (N,S,S,3) uint8, masks (N,S,S) uint8, index)``.
+
+    ``masks`` are the objects' opacities (see ``textures.object_masks``); the index has
+    ``id, split, label, class_name, background`` and ``attribute`` (= ``background``).
+    """
     subset = load_subset() if subset is None else subset
     pools = object_pools(subset)
     rng = np.random.default_rng(spec.seed)
@@ -146,5 +151,8 @@ def build_world(spec: WorldSpec, subset: Mapping[str, np.ndarray] | None = None)
             for i, b in enumerate(picks):
                 rows.append((f"{split}-{class_name}-{i:04d}", split, label, class_name, BACKGROUNDS[b]))
     index = pd.DataFrame(rows, columns=["id", "split", "label", "class_name", "background"])
-    images = render_batch(np.concatenate(objects), list(index["background"]), spec.image_size, rng)
-    return images, index
+    images, masks = render_batch_with_masks(
+        np.concatenate(objects), list(index["background"]), spec.image_size, rng
+    )
+    index[ATTRIBUTE_COLUMN] = index["background"]
+    return images, masks, index

@@ -1,0 +1,194 @@
+"""The fine-tuning losses of Yang et al. (§3): L_CLIP, L_vc, L_lc, L_vs, L_ls, in the paper's form or the code's.
+
+Notation: ``f`` (N, D) L2-normalised image embeddings with labels ``y`` and attribute values
+``s`` (the group of an image is (y, s)); ``t`` (C, T, D) class-prompt embeddings (C classes ×
+T templates); ``a`` (A, T, D) attribute-prompt embeddings; ``scale`` = e^θ = 1/τ.
+
+``form="paper"`` follows the paper's formulas, ``form="code"`` the released code
+(YuYang0901/CLIP-spurious-finetune, ``losses.py`` and ``algorithms/multimodal.py``) where it
+can be reproduced faithfully. Differences, and choices where the paper is silent:
+
+- CS (the paper's cross-group similarity): the paper's expectation is taken per anchor over
+  its positives, then over anchors; anchors without positives are skipped; self-pairs are
+  never positives or negatives.
+- L_CLIP: eq. 1 on the batch, each image's caption being its class embedding (targets on the
+  diagonal, symmetric), as the code does; images of one class are therefore each other's
+  negatives in both forms. Class embedding: paper = re-normalised mean of the T template
+  embeddings; code = the mean without re-normalising.
+- L_vc: paper = CS over images, positives same label, negatives other labels. Code =
+  ``similarity_loss``: -w_pos·mean_j(cos_ij·same_ij) + w_neg·mean_j(cos_ij·diff_ij), means over
+  all N columns with the self-pair included (a constant), no softmax, no τ; mean over images.
+- L_lc: paper eq. 3 reads CS(G_l, G_l, T, T), a typo for CS(G_l, Ĝ_l, T, T): positives the
+  same class's other templates, negatives the other classes' prompts. Code = ``similarity_loss``
+  over all C·T prompts. The code labels its template-major prompt matrix with class-major
+  labels (``repeat_interleave``) and indexes the per-template loss by image labels, so its
+  positives are not the same class; that is not reproduced: both forms here use the true classes.
+- L_vs: paper = CS over images with groups (class, attribute) as in its waterbird example:
+  positives the same group, negatives every other group (same class other attribute, and all
+  other classes). Code = CE(e^θ·f·Sᵀ, s) against attribute prototypes S = the template mean
+  of the attribute prompts divided by the Frobenius norm of the whole matrix (``.norm()``),
+  exactly as the code does.
+- L_ls: paper = CS over prompts; anchors the class prompts, positives the same class's other
+  templates, negatives the other classes' prompts and every attribute prompt. Code =
+  neg_weight·mean over all (class prompt, attribute prompt) pairs of |cos|. With ``--use_wandb``
+  (every README command) the code also adds |cos| between class prompts; not reproduced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+FORMS = ("paper", "code")
+LOSSES = ("clip", "vc", "lc", "vs", "ls")
+
+
+def check_form(form: str) -> None:
+    """Raise a clear error for an unknown loss form."""
+    if form not in FORMS:
+        raise ValueError(f"loss_form is {form!r}; valid: {list(FORMS)}")
+
+
+def cross_group_similarity(anchors: torch.Tensor, items: torch.Tensor, positive: torch.Tensor,
+                           negative: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
+    """The paper's CS: -mean log(e^{s_ip} / Σ_{P_i ∪ N_i} e^{s_i·}) over anchors i and positives p.
+
+    ``positive``/``negative`` are (n_anchors, n_items) masks without self-pairs (a pair in
+    both counts as a positive); ``s = scale · anchors · itemsᵀ``. Anchors without positives
+    are skipped (0 if none has any). No host sync: the masks stay on the device.
+    """
+    sim = scale * anchors @ items.T
+    has = positive.any(1, keepdim=True)
+    pool = sim.masked_fill(~(positive | negative), float("-inf"))
+    lse = torch.where(has, pool, 0.0).logsumexp(1, keepdim=True)  # rows without positives: finite dummy
+    n_pos = positive.sum(1).clamp(min=1)
+    per_anchor = torch.where(positive, sim - lse, 0.0).sum(1) / n_pos
+    return -(per_anchor * has[:, 0]).sum() / has.sum().clamp(min=1)
+
+
+def _pairs(*keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(positive, negative) masks of a set against itself: all keys equal (no self-pairs), or not."""
+    same = torch.stack([k[:, None] == k[None, :] for k in keys]).all(0)
+    eye = torch.eye(len(keys[0]), dtype=torch.bool, device=keys[0].device)
+    return same & ~eye, ~same
+
+
+def _similarity_loss(x: torch.Tensor, keys: torch.Tensor, pos_weight: float, neg_weight: float) -> torch.Tensor:
+    """The code's ``similarity_loss`` (abs=False), averaged over rows: no softmax, no τ, self-pair included."""
+    cos = x @ x.T
+    same = (keys[:, None] == keys[None, :]).to(cos.dtype)
+    return (-pos_weight * (cos * same).mean(1) + neg_weight * (cos * (1 - same)).mean(1)).mean()
+
+
+def _prompt_keys(prompts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(C·T, D) prompts in class-major order and their class of each row."""
+    n_class, n_templates, dim = prompts.shape
+    keys = torch.arange(n_class, device=prompts.device).repeat_interleave(n_templates)
+    return prompts.reshape(n_class * n_templates, dim), keys
+
+
+def class_embeddings(t: torch.Tensor, form: str = "paper") -> torch.Tensor:
+    """(C, D) class embeddings: the template mean, re-normalised in the paper's form, as is in the code's."""
+    check_form(form)
+    mean = t.mean(1)
+    return F.normalize(mean, dim=-1) if form == "paper" else mean
+
+
+def clip_loss(f: torch.Tensor, y: torch.Tensor, t: torch.Tensor, scale: torch.Tensor | float,
+              form: str = "paper") -> torch.Tensor:
+    """L_CLIP (eq. 1): symmetric CE over the batch, each image paired with its class embedding."""
+    logits = scale * f @ class_embeddings(t, form)[y].T
+    target = torch.arange(len(y), device=f.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def loss_vc(f: torch.Tensor, y: torch.Tensor, scale: torch.Tensor | float, form: str = "paper",
+            pos_weight: float = 1.0, neg_weight: float = 1.0) -> torch.Tensor:
+    """L_vc (eq. 2): images of a class together, apart from other classes."""
+    check_form(form)
+    if form == "code":
+        return _similarity_loss(f, y, pos_weight, neg_weight)
+    return cross_group_similarity(f, f, *_pairs(y), scale)
+
+
+def loss_lc(t: torch.Tensor, scale: torch.Tensor | float, form: str = "paper",
+            pos_weight: float = 1.0, neg_weight: float = 1.0) -> torch.Tensor:
+    """L_lc (eq. 3): a class's prompts (templates) together, apart from other classes' prompts."""
+    check_form(form)
+    prompts, keys = _prompt_keys(t)
+    if form == "code":
+        return _similarity_loss(prompts, keys, pos_weight, neg_weight)
+    return cross_group_similarity(prompts, prompts, *_pairs(keys), scale)
+
+
+def loss_vs(f: torch.Tensor, y: torch.Tensor, s: torch.Tensor, scale: torch.Tensor | float,
+            form: str = "paper", a: torch.Tensor | None = None) -> torch.Tensor:
+    """L_vs (eq. 4): images of a (class, attribute) group together, apart from every other group.
+
+    The code's form is a CE of the images' attribute ``s`` against attribute prototypes (needs ``a``).
+    """
+    check_form(form)
+    if form == "code":
+        if a is None:
+            raise ValueError("loss_vs in the code's form needs the attribute prompts a (A, T, D)")
+        prototypes = a.mean(1)
+        return F.cross_entropy(scale * f @ (prototypes / prototypes.norm()).T, s)
+    return cross_group_similarity(f, f, *_pairs(y, s), scale)
+
+
+def loss_ls(t: torch.Tensor, a: torch.Tensor, scale: torch.Tensor | float, form: str = "paper",
+            neg_weight: float = 1.0) -> torch.Tensor:
+    """L_ls (eq. 5): class prompts decorrelated from attribute prompts."""
+    check_form(form)
+    prompts, keys = _prompt_keys(t)
+    attrs = a.reshape(-1, a.shape[-1])
+    if form == "code":
+        return neg_weight * (prompts @ attrs.T).abs().mean()
+    positive, negative = _pairs(keys)
+    n_attr = len(attrs)
+    positive = F.pad(positive, (0, n_attr), value=False)
+    negative = F.pad(negative, (0, n_attr), value=True)
+    return cross_group_similarity(prompts, torch.cat([prompts, attrs]), positive, negative, scale)
+
+
+def check_weights(weights: Mapping[str, float]) -> None:
+    """Raise a clear error for an unknown loss name or a negative weight."""
+    for name, weight in weights.items():
+        if name not in LOSSES:
+            raise ValueError(f"loss {name!r} is not known; valid: {list(LOSSES)}")
+        if not weight >= 0:
+            raise ValueError(f"loss weight {name}={weight!r} must be a number >= 0")
+
+
+def total_loss(weights: Mapping[str, float], form: str, *, f: torch.Tensor, y: torch.Tensor,
+               s: torch.Tensor | None, t: torch.Tensor, a: torch.Tensor | None,
+               scale: torch.Tensor | float, pos_weight: float = 1.0,
+               neg_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Σ weight·term over the terms with weight > 0, and each computed term's detached value.
+
+    Terms with weight 0 (or absent) are not computed, so ``s`` and ``a`` may be None without them.
+    """
+    check_weights(weights)
+    check_form(form)
+    active = [name for name in LOSSES if weights.get(name, 0) > 0]
+    if not active:
+        raise ValueError(f"no loss has a weight > 0 in {dict(weights)}; give at least one of {list(LOSSES)}")
+    if form == "paper" and t.shape[1] < 2 and {"lc", "ls"} & set(active):
+        raise ValueError(f"losses lc/ls (paper form) pair a class's templates: need >= 2 templates, got {t.shape[1]}")
+    required = {"vs": {"s": s, "a": a if form == "code" else t}, "ls": {"a": a}}
+    for name in active:
+        for arg, value in required.get(name, {}).items():
+            if value is None:
+                raise ValueError(f"loss {name!r} ({form} form) needs {arg}; pass it or set its weight to 0")
+    terms = {
+        "clip": lambda: clip_loss(f, y, t, scale, form),
+        "vc": lambda: loss_vc(f, y, scale, form, pos_weight, neg_weight),
+        "lc": lambda: loss_lc(t, scale, form, pos_weight, neg_weight),
+        "vs": lambda: loss_vs(f, y, s, scale, form, a),
+        "ls": lambda: loss_ls(t, a, scale, form, neg_weight),
+    }
+    values = {name: terms[name]() for name in active}
+    total = sum(weights[name] * value for name, value in values.items())
+    return total, {name: value.detach() for name, value in values.items()}

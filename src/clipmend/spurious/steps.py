@@ -1,0 +1,465 @@
+"""The second paper's steps (Yang et al. 2023), each runnable outside Snakemake: paths in, files out.
+
+``clip_features`` caches one CLIP model's pre-projection features of every train/val/test
+image and prompt; ``detect`` scores attributes by accuracy discrepancy for one source (a
+CLIP model zero-shot, or a first-paper model); ``collect_detections`` merges them with
+precision@1; ``train_method`` fits one method (zeroshot, linear_probe, finetune_clip,
+ours_ls, ours_vs) and writes its predictions; ``method_aiou`` scores its GradCAM maps
+against object masks; ``compare`` puts every method and every first-paper strategy on the
+same test groups. Data sets without a recorded attribute skip what needs one, with a log line.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from clipmend.data.registry import has_attribute
+from clipmend.io import read_json, write_csv, write_parquet, write_torch
+from clipmend.run_settings import RunSettings
+from clipmend.spurious import METHOD_LOSSES, groups, report
+from clipmend.spurious import detect as detection
+
+log = logging.getLogger(__name__)
+
+PathLike = str | Path
+SPLITS = ("train", "val", "test")
+CLIP_METHODS = ("zeroshot", "finetune_clip", "ours_ls", "ours_vs")
+FIRST_PAPER_STRATEGIES = ("original", "baseline", "random", "individual")
+PREDICTION_COLUMNS = ["method", "model", "id", "split", "label", "attribute", "pred"]
+
+
+def _settings(threads: int | None, run: RunSettings | None) -> RunSettings:
+    if threads:
+        torch.set_num_threads(threads)
+    return run or RunSettings()
+
+
+def attribute_vocabulary(index: pd.DataFrame, phrases: Mapping[str, str]) -> list[str]:
+    """The attribute values: the index's recorded ones (sorted), else the configured phrases' keys."""
+    if has_attribute(index):
+        return sorted(index["attribute"].dropna().astype(str).unique())
+    return list(phrases)
+
+
+def resolve_templates(templates: str | Sequence[str]) -> list[str]:
+    """The class-prompt templates: a list, or ``openai_imagenet`` (OpenAI's 80, as the paper used)."""
+    if isinstance(templates, str):
+        if templates != "openai_imagenet":
+            raise ValueError(f"spurious.templates {templates!r} is not a list of templates nor openai_imagenet")
+        from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
+        from clipmend import _torchvision_fix  # noqa: F401  (before open_clip imports torchvision)
+
+        return [t("{class_name}") for t in OPENAI_IMAGENET_TEMPLATES]
+    return list(templates)
+
+
+def class_prompts(class_names: Sequence[str], templates: Sequence[str]) -> list[list[str]]:
+    """Prompts per class, one per template (C lists of T)."""
+    try:
+        return [[t.format(class_name=c) for t in templates] for c in class_names]
+    except (KeyError, IndexError, ValueError) as err:
+        raise ValueError(f"spurious.templates may use only {{class_name}} ({err!r})") from None
+
+
+def clip_features(index: PathLike, classes: PathLike, features_out: PathLike, arch: str, weights: str,
+                  templates: Sequence[str], attribute_prompt: str, attribute_phrases: Mapping[str, str],
+                  run: RunSettings | None = None, threads: int | None = None) -> dict[str, Any]:
+    """Pre-projection features of every train/val/test image and every class/attribute prompt.
+
+    Fine-tuning trains only the projections, so each step is a matmul on these cached
+    features (``clipmend.spurious.projections``). The file also keeps the embeddings under
+    the pretrained projections (zero-shot, detection) and the index columns the other
+    steps need (id, split, label, attribute, mask).
+    """
+    from clipmend.clip.loading import load_clip
+    from clipmend.models.features import extract
+    from clipmend.spurious.projections import Projections, image_pre_features, text_pre_features
+
+    run = _settings(threads, run)
+    templates = resolve_templates(templates)
+    class_names = read_json(classes)
+    images = pd.read_parquet(index)
+    rows = images[images["split"].isin(SPLITS)].reset_index(drop=True)
+    clip = load_clip(arch, weights, run.device)
+    image_pre = extract(lambda b: image_pre_features(clip.model, b), clip.preprocess, rows["image"].tolist(),
+                        run.feature_batch_size, run.device, desc="clip pre-projection", module=clip.model)
+    attributes = attribute_vocabulary(images, attribute_phrases)
+    try:
+        attribute_texts = [attribute_prompt.format(attribute=attribute_phrases.get(a, a)) for a in attributes]
+    except (KeyError, IndexError, ValueError) as err:
+        raise ValueError(f"spurious.attribute_prompt may use only {{attribute}} ({err!r})") from None
+    prompts = class_prompts(class_names, templates)
+
+    @torch.no_grad()
+    def text_pre(texts: list[str]) -> torch.Tensor:
+        if not texts:
+            return torch.zeros(0, 0)
+        return text_pre_features(clip.model, clip.tokenizer(texts).to(clip.device)).float().cpu()
+
+    n_templates = len(templates)
+    class_pre = text_pre([p for per_class in prompts for p in per_class]).reshape(len(class_names), n_templates, -1)
+    attribute_pre = text_pre(attribute_texts)
+    attribute_pre = attribute_pre.reshape(len(attributes), 1, -1) if attributes else attribute_pre
+    projections = Projections.from_clip(clip.model).cpu()
+    pre = torch.from_numpy(image_pre)
+    with torch.no_grad():
+        record = {
+            "meta": rows[[c for c in ("id", "split", "label", "class_name", "attribute", "mask", "image")
+                          if c in rows]].copy(),
+            "class_names": list(class_names),
+            "attributes": attributes,
+            "templates": list(templates),
+            "image_pre": pre.half(),
+            "class_text_pre": class_pre,
+            "attribute_text_pre": attribute_pre,
+            "image_embeddings": projections.images(pre).half(),
+            "attribute_embeddings": projections.texts(attribute_pre[:, 0]) if attributes else attribute_pre,
+            "projections": projections,  # the module: rebuilt on load without CLIP
+            "clip": {"arch": arch, "weights": weights},
+        }
+    log.info("cached pre-projection features: %d images %s, %d classes x %d templates, %d attributes",
+             len(rows), tuple(image_pre.shape[1:]), len(class_names), n_templates, len(attributes))
+    write_torch(record, features_out)
+    return record
+
+
+def read_clip_features(path: PathLike) -> dict[str, Any]:
+    """A ``clip_features`` record (see there)."""
+    return torch.load(path, weights_only=False)
+
+
+def _split_mask(meta: pd.DataFrame, split: str) -> np.ndarray:
+    return (meta["split"] == split).to_numpy()
+
+
+def _presence(record: Mapping[str, Any], rows: np.ndarray, detector: str) -> pd.DataFrame:
+    """Attribute presence of the chosen images: recorded, or CLIP zero-shot over the attribute prompts."""
+    meta = record["meta"]
+    if detector == "recorded" and "attribute" in meta and meta["attribute"].notna().any():
+        return detection.presence_from_attribute(meta.loc[rows, "attribute"].reset_index(drop=True))
+    if detector == "recorded":
+        log.info("the data set records no attribute: presence comes from CLIP zero-shot instead")
+    images = record["image_embeddings"][torch.from_numpy(rows)].float().numpy()
+    return detection.presence_from_clip(images, record["attribute_embeddings"].float().numpy(),
+                                        record["attributes"])
+
+
+def _empty_detections() -> pd.DataFrame:
+    return pd.DataFrame(columns=["source", *detection.DETECT_COLUMNS])
+
+
+def detect(clip_features_path: PathLike, detect_out: PathLike, source: str, settings: Mapping[str, Any],
+           model_features: PathLike | None = None, failure_head: PathLike | None = None) -> pd.DataFrame:
+    """Spurious attributes of one source by accuracy discrepancy (§4), on ``settings['split']``.
+
+    The source is a CLIP model zero-shot (``model_features`` None: its pretrained projections
+    and the mean of its template embeddings), or a first-paper model (its features and the
+    head whose mistakes are its failures). Presence comes from ``settings['detector']``.
+    """
+    record = read_clip_features(clip_features_path)
+    meta, split = record["meta"], settings["split"]
+    if not record["attributes"]:
+        log.info("no attribute vocabulary (no recorded attribute, no spurious.attribute_phrases): "
+                 "nothing to detect for %s", source)
+        write_csv(_empty_detections(), detect_out)
+        return _empty_detections()
+    rows = _split_mask(meta, split)
+    if model_features is None:
+        pred = zero_shot_predictions(record)[rows]
+        ids, labels = meta.loc[rows, "id"].to_numpy(), meta.loc[rows, "label"].to_numpy()
+    else:
+        ids, labels, pred = _model_predictions(model_features, failure_head, split)
+    order = pd.Series(np.arange(len(ids)), index=ids)
+    chosen = order.reindex(meta.loc[rows, "id"]).to_numpy()
+    if np.isnan(chosen.astype(float)).any():
+        raise ValueError(f"{model_features} lacks some {split} images of the CLIP features; rebuild both")
+    correct = pred[chosen] == labels[chosen]
+    presence = _presence(record, rows, settings["detector"])
+    found = detection.accuracy_discrepancy(labels[chosen], correct, presence, record["class_names"],
+                                           min_detect=settings["min_detect"], top=settings["top"])
+    found.insert(0, "source", source)
+    log.info("%s: %d attributes kept for %d classes on %s (accuracy %.3f)", source, len(found),
+             found["class_name"].nunique(), split, correct.mean() if len(correct) else float("nan"))
+    write_csv(found, detect_out)
+    return found
+
+
+def _model_predictions(features: PathLike, failure_head: PathLike, split: str):
+    """ids, labels and the predictions of a first-paper model's failure head on ``split``."""
+    from clipmend.debugging.failures import failure_predictions
+    from clipmend.debugging.heads import read_head
+    from clipmend.models.features import read_features
+
+    meta, feats = read_features(features, splits=[split])
+    head, source = read_head(failure_head)
+    pred = failure_predictions(meta, feats, head[0], head[1], source)
+    return meta["id"].to_numpy(), meta["label"].to_numpy(), np.asarray(pred)
+
+
+def zero_shot_predictions(record: Mapping[str, Any], projections: Any = None) -> np.ndarray:
+    """Zero-shot predictions of every cached image (the pretrained projections by default)."""
+    from clipmend.spurious.finetune import zero_shot_logits
+
+    if projections is None:
+        projections = _projections(record)
+    with torch.no_grad():
+        logits = zero_shot_logits(projections, record["image_pre"].float(), record["class_text_pre"])
+    return logits.argmax(1).numpy()
+
+
+def _projections(record: Mapping[str, Any], state: Mapping[str, Any] | None = None):
+    """A copy of the record's projections (pretrained, or loaded with ``state``); no CLIP needed."""
+    projections = copy.deepcopy(record["projections"])
+    if state is not None:
+        projections.load_state_dict(state)
+    return projections
+
+
+def collect_detections(detections: Sequence[PathLike], index: PathLike, detect_out: PathLike,
+                       precision_out: PathLike, heatmap_out: PathLike) -> pd.DataFrame:
+    """Merge every source's detections; precision@1 against each class's common attribute.
+
+    The truth (where the data set records an attribute): the attribute values over-represented
+    in the class's train images (``clipmend.spurious.groups.common_attributes``): on the demo
+    each class's common background, on Waterbirds land for landbirds and water for waterbirds.
+    """
+    frames = [pd.read_csv(p) for p in detections]
+    merged = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) \
+        else _empty_detections()
+    images = pd.read_parquet(index)
+    rows = []
+    if has_attribute(images):
+        truth = common_attribute_names(images)
+        for source, found in merged.groupby("source", sort=False):
+            precision, counted = detection.precision_at_1(found, truth)
+            rows.append({"source": source, "precision_at_1": precision, "classes": counted})
+    else:
+        log.info("the data set records no attribute: no ground truth for precision@1")
+    write_csv(merged, detect_out)
+    write_csv(pd.DataFrame(rows, columns=["source", "precision_at_1", "classes"]), precision_out)
+    report.plot_delta_heatmap(merged, heatmap_out)
+    return merged
+
+
+def common_attribute_names(index: pd.DataFrame) -> dict[str, set[str]]:
+    """class name -> its over-represented attribute values in the train split."""
+    train = index[index["split"] == "train"]
+    common = groups.common_attributes(train["label"].to_numpy(), train["attribute"].astype(str).to_numpy())
+    names = dict(zip(train["label"], train["class_name"]))
+    return {names[label]: set(values) for label, values in common.items()}
+
+
+def _groups_known(record: Mapping[str, Any]) -> bool:
+    meta = record["meta"]
+    return "attribute" in meta and meta["attribute"].notna().all() and len(record["attributes"]) > 0
+
+
+def train_method(clip_features_path: PathLike, method: str, clip_model: str, model_out: PathLike,
+                 predictions_out: PathLike, history_out: PathLike, finetune: Mapping[str, Any],
+                 head: Mapping[str, Any] | None = None, run: RunSettings | None = None,
+                 threads: int | None = None) -> pd.DataFrame:
+    """Fit ``method`` on the train split (selection on val) and predict every val/test image.
+
+    zeroshot: the pretrained projections; linear_probe: the first paper's head trainer on
+    CLIP image embeddings (λ = 0); finetune_clip / ours_ls / ours_vs: the projections
+    fine-tuned with their losses (``METHOD_LOSSES``), group-balanced, selected by
+    validation worst-group accuracy.
+    """
+    run = _settings(threads, run)
+    record = read_clip_features(clip_features_path)
+    meta = record["meta"]
+    history = pd.DataFrame(columns=["epoch"])
+    saved: dict[str, Any] = {"method": method, "clip_model": clip_model}
+    if method == "zeroshot":
+        pred = zero_shot_predictions(record)
+        saved["projections"] = record["projections"].state_dict()
+    elif method == "linear_probe":
+        pred, saved["head"] = _linear_probe(record, head or {}, run)
+    elif method in METHOD_LOSSES:
+        if not _groups_known(record):
+            log.info("the data set records no attribute for every image: %s cannot form groups; skipped", method)
+            pred = np.full(len(meta), -1)
+        else:
+            projections, history = _finetune(record, method, finetune, run)
+            saved["projections"] = projections.state_dict()
+            pred = zero_shot_predictions(record, projections)
+    else:
+        raise ValueError(f"unknown spurious method {method!r}; valid: zeroshot, linear_probe, "
+                         f"{', '.join(METHOD_LOSSES)}")
+    keep = meta["split"].isin(["val", "test"]).to_numpy()
+    predictions = meta.loc[keep, ["id", "split", "label"]].copy()
+    predictions["attribute"] = meta.loc[keep, "attribute"] if "attribute" in meta else None
+    predictions["pred"] = pred[keep]
+    predictions.insert(0, "model", clip_model)
+    predictions.insert(0, "method", method)
+    test = predictions[predictions["split"] == "test"]
+    log.info("%s on %s: test accuracy %.4f", method, clip_model, (test["pred"] == test["label"]).mean())
+    write_torch(saved, model_out)
+    write_csv(history, history_out)
+    write_parquet(predictions[PREDICTION_COLUMNS], predictions_out)
+    return predictions
+
+
+def _linear_probe(record: Mapping[str, Any], head: Mapping[str, Any], run: RunSettings):
+    """A linear head on CLIP image embeddings (the first paper's head trainer, λ = 0)."""
+    from clipmend.debugging.heads import HeadParams, device_options, train_heads
+
+    meta = record["meta"]
+    feats = record["image_embeddings"].float().numpy()
+    train = _split_mask(meta, "train")
+    labels = meta["label"].to_numpy()
+    params = HeadParams(**{k: v for k, v in head.items() if k != "lambda"})
+    no_generated = [(feats[:0], labels[:0])]
+    (trained,) = train_heads(feats[train], labels[train], no_generated, [0.0], len(record["class_names"]), params,
+                             None, **device_options(run))
+    return trained.predict(feats), {"weight": torch.from_numpy(trained.weight), "bias": torch.from_numpy(trained.bias)}
+
+
+def _finetune(record: Mapping[str, Any], method: str, finetune: Mapping[str, Any], run: RunSettings):
+    """Fine-tune the projections with ``method``'s losses; return (best projections, history)."""
+    from clipmend.spurious.finetune import FinetuneSettings, GroupedFeatures
+    from clipmend.spurious.finetune import finetune as fit
+
+    cfg = dict(finetune)
+    weights = dict(cfg.pop("loss_weights", {}))
+    cfg["weights"] = {name: float(weights.get(name, 1.0)) for name in METHOD_LOSSES[method]}
+    settings = FinetuneSettings.from_config(cfg)
+    meta = record["meta"]
+    attribute_ids = {a: i for i, a in enumerate(record["attributes"])}
+    n_attributes = len(attribute_ids)
+
+    def part(split: str) -> GroupedFeatures:
+        rows = _split_mask(meta, split)
+        labels = meta.loc[rows, "label"].to_numpy()
+        attrs = meta.loc[rows, "attribute"].astype(str).map(attribute_ids).to_numpy()
+        return GroupedFeatures(pre=record["image_pre"][torch.from_numpy(rows)].float(),
+                               labels=torch.from_numpy(labels), attributes=torch.from_numpy(attrs),
+                               groups=torch.from_numpy(labels * n_attributes + attrs))
+
+    return fit(_projections(record), part("train"), part("val"), record["class_text_pre"],
+               record["attribute_text_pre"], settings, run.device)
+
+
+AIOU_COLUMNS = ["method", "model", "id", "label", "attribute", "pred", "aiou"]
+
+
+def aiou_sample(meta: pd.DataFrame, max_images: int) -> pd.DataFrame:
+    """Test images with a mask, class-stratified: up to ``max_images``, the same for every method."""
+    test = meta[(meta["split"] == "test") & meta["mask"].notna()].sort_values("id")
+    per_class = max(1, max_images // max(1, test["label"].nunique()))
+    return test.groupby("label", sort=True).head(per_class).head(max_images)
+
+
+def method_aiou(clip_features_path: PathLike, method_model: PathLike, aiou_out: PathLike,
+                settings: Mapping[str, Any], run: RunSettings | None = None,
+                threads: int | None = None) -> pd.DataFrame:
+    """AIoU (§5.3) of one method: GradCAM of CLIP's image encoder for the true class vs the object mask.
+
+    Class embeddings are the method's zero-shot ones (its projections), or the linear
+    probe's weights. Data sets without masks write an empty table (logged).
+    """
+    from clipmend.clip.loading import load_clip
+    from clipmend.data.image_batches import batched_tensors
+    from clipmend.data.images import load_mask
+    from clipmend.spurious.aiou import aiou, center_crop_mask, gradcam_clip
+    from clipmend.spurious.finetune import class_embeddings
+
+    run = _settings(threads, run)
+    record = read_clip_features(clip_features_path)
+    saved = torch.load(method_model, weights_only=False)
+    meta = record["meta"]
+    if "mask" not in meta or meta["mask"].isna().all():
+        log.info("the data set records no object masks: no AIoU for %s", saved["method"])
+        write_csv(pd.DataFrame(columns=AIOU_COLUMNS), aiou_out)
+        return pd.DataFrame(columns=AIOU_COLUMNS)
+    sample = aiou_sample(meta, settings["max_images"])
+    clip = load_clip(record["clip"]["arch"], record["clip"]["weights"], run.device)
+    if "head" in saved:
+        classes, scale = saved["head"]["weight"].float(), 1.0
+    else:
+        projections = _projections(record, saved["projections"])
+        projections.load_into(clip.model)
+        with torch.no_grad():
+            classes = class_embeddings(projections, record["class_text_pre"])
+        scale = float(projections.scale())
+    classes = classes.to(clip.device)
+    scores, preds, start = [], [], 0
+    for batch in batched_tensors(sample["image"].tolist(), clip.preprocess, settings["batch_size"], 0):
+        maps, logits = gradcam_clip(clip.model, batch.to(clip.device), classes, scale, return_logits=True)
+        for i in range(len(batch)):
+            row = sample.iloc[start + i]
+            mask = center_crop_mask(load_mask(row["mask"]), maps.shape[-1])  # CLIP's resize and crop
+            scores.append(aiou(maps[i].numpy(), mask, int(row["label"])))
+        preds.extend(logits.argmax(1).tolist())
+        start += len(batch)
+    table = sample[["id", "label", "attribute"]].copy() if "attribute" in sample else sample[["id", "label"]].copy()
+    table["pred"], table["aiou"] = preds, scores
+    table.insert(0, "model", saved["clip_model"])
+    table.insert(0, "method", saved["method"])
+    log.info("%s: mean AIoU %.4f over %d test images", saved["method"], float(np.mean(scores)), len(table))
+    write_csv(table.reindex(columns=AIOU_COLUMNS), aiou_out)
+    return table
+
+
+def first_paper_predictions(features: PathLike, failure_head: PathLike, heads: PathLike, model: str,
+                            index: pd.DataFrame) -> pd.DataFrame:
+    """Test predictions of a first-paper model before (original) and after its debugging."""
+    from clipmend.debugging.failures import failure_predictions
+    from clipmend.debugging.heads import read_head
+    from clipmend.models.features import read_features
+
+    meta, feats = read_features(features, splits=["val", "test"])
+    record = torch.load(heads, weights_only=False)
+    predictions = {}
+    init, source = read_head(failure_head)
+    if init is not None:
+        predictions["original"] = failure_predictions(meta, feats, init[0], init[1], source)
+    for strategy in ("baseline", "random", "individual"):
+        if strategy in record:
+            w, b = record[strategy]["weight"].numpy(), record[strategy]["bias"].numpy()
+            predictions[strategy] = np.argmax(feats @ w.T + b, axis=1)
+    attributes = index.set_index("id")["attribute"] if has_attribute(index) else None
+    frames = []
+    for strategy, pred in predictions.items():
+        frame = meta[["id", "split", "label"]].copy()
+        frame["attribute"] = attributes.reindex(frame["id"]).to_numpy() if attributes is not None else None
+        frame["pred"] = pred
+        frame.insert(0, "model", model)
+        frame.insert(0, "method", strategy)
+        frames.append(frame[PREDICTION_COLUMNS])
+    return pd.concat(frames, ignore_index=True)
+
+
+def compare(index: PathLike, classes: PathLike, method_predictions: Sequence[PathLike],
+            aious: Sequence[PathLike], models: Sequence[str], model_features: Sequence[PathLike],
+            failure_heads: Sequence[PathLike], debug_heads: Sequence[PathLike], group_metrics_out: PathLike,
+            comparison_stem: PathLike, wga_png: PathLike, groups_png: PathLike) -> pd.DataFrame:
+    """Every method of both papers on the same test groups: worst-group, average and adjusted accuracy.
+
+    Groups are (class, attribute value), and the coarse (class, common/uncommon); adjusted
+    accuracy weights group accuracies by the train split's group sizes. Data sets without a
+    recorded attribute write empty tables (logged).
+    """
+    images = pd.read_parquet(index)
+    class_names = read_json(classes)
+    predictions = [pd.read_parquet(p) for p in method_predictions]
+    predictions += [first_paper_predictions(f, h, d, m, images)
+                    for m, f, h, d in zip(models, model_features, failure_heads, debug_heads)]
+    aiou = pd.concat([pd.read_csv(p) for p in aious], ignore_index=True) if aious else pd.DataFrame()
+    if not has_attribute(images):
+        log.info("the data set records no attribute: no groups, so no worst-group accuracy")
+    long, comparison = report.group_comparison(pd.concat(predictions, ignore_index=True), images, class_names, aiou)
+    write_csv(long, group_metrics_out)
+    report.write_comparison(comparison, comparison_stem)
+    report.plot_wga(comparison, wga_png)
+    report.plot_group_grid(long, groups_png)
+    return comparison
