@@ -591,7 +591,7 @@ StorageLoc=slurm_acct_db
         r = subprocess.run(["sacct", "-X", "--parsable2", "--noheader", "--format=JobIdRaw,State",
                             "-j", ",".join(job_ids)], capture_output=True, text=True,
                            env=self._env(), check=True, timeout=30)
-        return dict(line.split("|", 1) for line in r.stdout.split())
+        return dict(line.split("|", 1) for line in r.stdout.splitlines())  # "CANCELLED by 0"
 
     # -- running Snakemake -----------------------------------------------------------
     def run_snakemake(self, *args: str, cwd: Path = REPO_ROOT, profile: str = "slurm",

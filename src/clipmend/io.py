@@ -1,7 +1,10 @@
 """Atomic writes (an output exists whole or not at all) and the readers the steps share."""
 
+import errno
 import json
 import os
+import pickle
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -22,8 +25,34 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except Exception as err:
+        if _out_of_space(err, path.parent):
+            raise OSError(errno.ENOSPC, f"No space left on device while writing {path} "
+                          f"({shutil.disk_usage(path.parent).free} bytes free there); nothing "
+                          "of it was kept: free some space and re-run") from err
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+LOW_SPACE_BYTES = 1 << 20
+
+
+def _out_of_space(err: BaseException, directory: Path) -> bool:
+    """True if a failed write met a full file system: ENOSPC/EDQUOT, or under 1 MiB left now.
+
+    torch and pyarrow report a full disk in their own words ("unexpected pos ..."), so the
+    free space decides where no errno says it.
+    """
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    try:
+        return shutil.disk_usage(directory).free < LOW_SPACE_BYTES
+    except OSError:
+        return False
 
 
 def write_with(path: str | Path, writer: Callable[[Path], Any]) -> None:
@@ -48,10 +77,52 @@ def write_json(obj: Any, path: str | Path) -> None:
 
 
 def write_torch(obj: Any, path: str | Path) -> None:
-    """Save a torch object atomically."""
+    """Save a torch object atomically (the same object gives the same bytes)."""
     import torch
 
-    write_with(path, lambda tmp: torch.save(obj, tmp))
+    def save(tmp: Path) -> None:
+        with tmp.open("wb") as f:  # a path would name the zip's folder after the random tmp name
+            torch.save(obj, f)
+
+    write_with(path, save)
+
+
+class CorruptFileError(RuntimeError):
+    """A file that exists but cannot be parsed: truncated or corrupt."""
+
+
+REGENERATE = "re-run snakemake with `--forcerun {path}` to make it again"
+
+
+@contextmanager
+def reading(path: str | Path, fix: str = REGENERATE) -> Iterator[None]:
+    """Turn a parse failure inside the block into a ``CorruptFileError`` naming ``path`` and ``fix``.
+
+    ``fix`` may name ``{path}``. Deleting a damaged intermediate is not enough: Snakemake
+    does not remake a missing file whose consumers' outputs exist.
+    """
+    try:
+        yield
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except (OSError, ValueError, EOFError, RuntimeError, pickle.UnpicklingError) as err:
+        raise CorruptFileError(
+            f"{path} is truncated or corrupt ({type(err).__name__}: {err}); {fix.format(path=path)}"
+        ) from err
+
+
+def read_parquet(path: str | Path, **kwargs: Any) -> pd.DataFrame:
+    """Read a parquet file; a truncated or corrupt one raises ``CorruptFileError`` naming it."""
+    with reading(path):
+        return pd.read_parquet(path, **kwargs)
+
+
+def read_torch(path: str | Path, **kwargs: Any) -> Any:
+    """``torch.load`` a file; a truncated or corrupt one raises ``CorruptFileError`` naming it."""
+    import torch
+
+    with reading(path):
+        return torch.load(path, **kwargs)
 
 
 def read_json(path: str | Path) -> Any:

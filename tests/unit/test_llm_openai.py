@@ -13,13 +13,14 @@ import logging
 import threading
 import time
 from collections import defaultdict, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from clipmend.llm.backgrounds import propose_backgrounds
 from clipmend.llm.openai_backend import LLMRequestError, OpenAIBackend
 from clipmend.llm.registry import create_backend
+from tests.llm_fault_server import ChatHandler, completion
 
 PROMPT = "What are the uncommon backgrounds that a {class_name} can appear in?"
 FAKE_KEY = "sk-clipmendLEAKCHECK-7f3a91c2e5"
@@ -63,16 +64,12 @@ class ScriptedServer:
             return dict(self.default)
 
 
-def _handler_for(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
+def _handler_for(server: ScriptedServer) -> type[ChatHandler]:
     """A request handler class bound to one ScriptedServer."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
+    class Handler(ChatHandler):
         def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+            body, user = self.read_chat()
             with server.lock:
                 server.requests.append({
                     "time": time.monotonic(), "user": user, "body": body,
@@ -92,7 +89,7 @@ def _handler_for(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
             time.sleep(behaviour.get("delay", 0.0))
             status = behaviour.get("status", 200)
             if status == 200 and "raw_body" not in behaviour:
-                payload = _completion(body["model"], behaviour["content"])
+                payload = completion(body["model"], behaviour["content"])
             elif "raw_body" in behaviour:
                 payload = behaviour["raw_body"]
             else:
@@ -100,28 +97,9 @@ def _handler_for(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
                 if behaviour.get("echo_auth"):
                     message += f" (you sent {self.headers.get('Authorization')})"
                 payload = {"error": {"message": message, "type": "scripted", "code": status}}
-            data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in behaviour.get("headers", {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(status, payload, behaviour.get("headers"))
 
     return Handler
-
-
-def _completion(model: str, content: str) -> dict:
-    """A chat.completion response body."""
-    return {
-        "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": model,
-        "choices": [{
-            "index": 0, "finish_reason": "stop",
-            "message": {"role": "assistant", "content": content},
-        }],
-        "usage": {"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27},
-    }
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +240,7 @@ def test_unreachable_server_is_a_retried_connection_error(make_backend):
 
 
 def test_garbled_answer_is_a_value_error_naming_the_class(server, make_backend):
-    server.script("croquet ball", {"content": "!!! ### ??? \n\n ... "})
+    server.script("croquet ball", *[{"content": "!!! ### ??? \n\n ... "}] * 2)  # not cached: asked twice
     backend = make_backend()
     answers = backend.ask(["sea lion", "croquet ball"], PROMPT)
     assert answers["croquet ball"].items == []

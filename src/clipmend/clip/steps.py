@@ -15,7 +15,7 @@ import torch
 from clipmend.clip.assign import assign_backgrounds as assign
 from clipmend.clip.loading import load_clip
 from clipmend.data.registry import DEBUG_SPLIT
-from clipmend.io import read_json, write_parquet
+from clipmend.io import read_json, read_parquet, write_parquet
 from clipmend.models.features import extract, read_features, write_features
 from clipmend.run_settings import RunSettings
 
@@ -34,7 +34,7 @@ def clip_debug_features(index: PathLike, features_out: PathLike, arch: str, weig
     if threads:
         torch.set_num_threads(threads)
     clip = load_clip(arch, weights, run.device)
-    images = pd.read_parquet(index)
+    images = read_parquet(index)
     debug = images[images["split"] == DEBUG_SPLIT].reset_index(drop=True)
     features = extract(clip.encode_images, clip.preprocess, debug["image"].tolist(),
                        run.feature_batch_size, run.device, desc="clip", module=clip.model)
@@ -46,7 +46,7 @@ def assign_backgrounds(failures: PathLike, backgrounds: PathLike, classes: PathL
                        prompt: str, run: RunSettings | None = None) -> pd.DataFrame:
     """CLIP's background for each failure, among the backgrounds proposed for its class."""
     run = run or RunSettings()
-    found = pd.read_parquet(failures)
+    found = read_parquet(failures)
     class_names = read_json(classes)
     proposal = read_json(backgrounds)
     per_class = {c: v["backgrounds"] for c, v in proposal["classes"].items()}

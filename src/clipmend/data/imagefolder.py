@@ -138,9 +138,8 @@ def read_synset_mapping(path: str | Path | None) -> tuple[list[str], list[str]]:
     per line, in label order); None: timm's bundled ImageNet-1k synsets and lemmas.
     """
     if path is None:
+        from clipmend import _torchvision_fix  # noqa: F401, I001  (before timm imports torchvision)
         from timm.data import ImageNetInfo
-
-        from clipmend import _torchvision_fix  # noqa: F401  (before timm imports torchvision)
 
         info = ImageNetInfo("imagenet-1k")
         wnids = list(info.label_names())

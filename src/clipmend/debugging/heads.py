@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from clipmend.devices import allow_tf32, resolve_device, to_numpy
+from clipmend.io import read_torch
 from clipmend.run_settings import RunSettings
 
 GB = 1024**3
@@ -395,7 +396,7 @@ def read_head(path: str | Path) -> tuple[tuple[np.ndarray, np.ndarray] | None, s
 
     ``own_head.pt`` of a model without its own classifier holds None: ``(None, "none")``.
     """
-    record = torch.load(path)
+    record = read_torch(path)
     if record is None:
         return None, "none"
     return (record["weight"].numpy(), record["bias"].numpy()), record.get("source", "own")

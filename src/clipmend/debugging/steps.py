@@ -29,7 +29,7 @@ from clipmend.debugging.heads import (
     train_heads,
 )
 from clipmend.evaluation.metrics import evaluation_sets, metric_rows
-from clipmend.io import read_json, write_csv, write_parquet, write_torch
+from clipmend.io import read_json, read_parquet, read_torch, write_csv, write_parquet, write_torch
 from clipmend.models.features import read_features
 from clipmend.run_settings import RunSettings
 
@@ -111,7 +111,7 @@ def debug_heads(features: PathLike, failure_head: PathLike, failures_path: PathL
         original = failures.failure_predictions(meta, feats, init[0], init[1], source)
         predictions = {"original": original, **predictions}
     metrics = metric_rows(dataset, model, family, predictions, labels,
-                          evaluation_sets(meta, pd.read_parquet(failures_path)))
+                          evaluation_sets(meta, read_parquet(failures_path)))
     log.info("\n%s", metrics.to_string(index=False))
     # reused by the paper rules (collective_heads, lambda_sweep, k_sweep) where their settings match
     write_torch(head_record(dict(zip(strategies, heads)), lam, params), heads_out)
@@ -123,7 +123,7 @@ def pool_assignments(assignments: Sequence[PathLike], members: Sequence[str], ou
                      family: str, strict: bool) -> pd.DataFrame:
     """Pool the debug_seed assignments of a family's members (collective debugging, type 1)."""
     members = list(members)
-    tables = {m: pd.read_parquet(p) for m, p in zip(members, assignments)}
+    tables = {m: read_parquet(p) for m, p in zip(members, assignments)}
     pooled = collective.pool_assignments(tables, members, strict=strict)
     log.info("family %s: %d pooled debug_seed failures (%s)", family, len(pooled),
              pooled["model"].value_counts().to_dict())
@@ -156,7 +156,7 @@ def collective_heads(features: PathLike, failure_head: PathLike, failures_path: 
         gen_meta, gen = read_features(entry["path"], dtype=np.float16)  # half the memory, same values
         srcs.append(collective.Source(entry["name"], entry["kind"], entry["family"]))
         sets.append((gen, gen_meta["label"].to_numpy()))
-    reusable = saved_heads(torch.load(heads), params, lam)
+    reusable = saved_heads(read_torch(heads), params, lam)
     own_set = collective.Source(model, "model", family)
     known = {i: reusable["individual"] for i, src in enumerate(srcs) if src == own_set and reusable}
     log.info("%d sources at lambda %s: %s; reused from debug_heads.pt: %s", len(srcs), lam,
@@ -164,7 +164,7 @@ def collective_heads(features: PathLike, failure_head: PathLike, failures_path: 
     trained = train_heads(feats[train], labels[train], sets, [lam] * len(sets), len(class_names),
                           params, init, known=known, **devices)
     predictions = {s: h.predict(feats) for s, h in zip(srcs, trained)}
-    evals = evaluation_sets(meta, pd.read_parquet(failures_path))
+    evals = evaluation_sets(meta, read_parquet(failures_path))
     matrix = collective.matrix_rows(dataset, model, family, predictions, labels, evals)
     metrics = collective.collective_metrics(matrix, reps)
     by_strategy = {s: predictions[src]
@@ -181,7 +181,7 @@ def collective_heads(features: PathLike, failure_head: PathLike, failures_path: 
 def _sweep_inputs(features: PathLike, failure_head: PathLike, failures_path: PathLike, classes: PathLike):
     meta, feats, train, labels = _original_features(features)
     init, _ = read_head(failure_head)
-    sets = evaluation_sets(meta, pd.read_parquet(failures_path))
+    sets = evaluation_sets(meta, read_parquet(failures_path))
     evals = {split: (feats[idx], labels[idx]) for split, idx in sets.items()}
     return feats[train], labels[train], evals, len(read_json(classes)), init
 
@@ -198,7 +198,7 @@ def lambda_sweep(features: PathLike, failure_head: PathLike, failures_path: Path
     params, lam = _head_params(head)
     x, y, evals, num_classes, init = _sweep_inputs(features, failure_head, failures_path, classes)
     gen_meta, gen = read_features(generated)
-    reusable = saved_heads(torch.load(heads), params, lam)
+    reusable = saved_heads(read_torch(heads), params, lam)
     known = {value: reusable[name] for value, name in ((0.0, "baseline"), (lam, "individual"))
              if name in reusable}
     log.info("reused from debug_heads.pt at lambda %s", sorted(known))
@@ -225,13 +225,13 @@ def k_sweep(features: PathLike, failure_head: PathLike, failures_path: PathLike,
     ks = list(ks)
     x, y, evals, num_classes, init = _sweep_inputs(features, failure_head, failures_path, classes)
     gen_meta, gen = read_features(generated)
-    images = pd.read_parquet(manifest, columns=["id", "label", "background"])
+    images = read_parquet(manifest, columns=["id", "label", "background"])
     if not np.array_equal(images["id"].to_numpy(), gen_meta["id"].to_numpy()):
         raise ValueError(f"{generated} is not aligned with {manifest}; rebuild it")
-    chosen = top_backgrounds(pd.read_parquet(assignments), max(ks), part="debug_seed")
+    chosen = top_backgrounds(read_parquet(assignments), max(ks), part="debug_seed")
     gens = sweeps.k_subsets(gen, images, chosen, ks)
     log.info("images per k: %s", {k: len(labels) for k, (_, labels) in gens.items()})
-    reusable = saved_heads(torch.load(heads), params, lam)
+    reusable = saved_heads(read_torch(heads), params, lam)
     # all rows, in order: debug_heads' individual set, so its head
     known = {k: reusable["individual"] for k, (_, labels) in gens.items()
              if len(labels) == len(gen) and reusable}

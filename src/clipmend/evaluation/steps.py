@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from clipmend.evaluation.assignment import assignment_accuracy as accuracy
 from clipmend.evaluation.assignment import background_resolver
 from clipmend.evaluation.metrics import summarise
-from clipmend.io import read_csvs, write_csv
+from clipmend.io import read_csvs, read_parquet, write_csv
 
 PathLike = str | Path
 
@@ -32,8 +32,8 @@ def assignment_accuracy(index: PathLike, assignments: Sequence[PathLike], models
     Only an index that records true backgrounds (the demo's) gives rows.
     """
     columns = [c for c in ("id", "background") if c in pq.read_schema(index).names]
-    truth = pd.read_parquet(index, columns=columns)
-    tables = {m: pd.read_parquet(p) for m, p in zip(models, assignments)}
+    truth = read_parquet(index, columns=columns)
+    tables = {m: read_parquet(p) for m, p in zip(models, assignments)}
     table = accuracy(tables, truth, background_resolver(kind))
     write_csv(table, table_out)
     return table

@@ -89,9 +89,17 @@ class DiffusersGenerator:
         }
 
     def generate(self, requests: Sequence[ImageRequest]) -> Iterator[Image.Image | None]:
-        """Yield one image per request, in order, ``batch_size`` prompts per pipeline call (None: blanked)."""
+        """Yield one image per request, in order, ``batch_size`` prompts per pipeline call (None: blanked).
+
+        A short batch is padded to ``batch_size`` with copies of its last request, whose
+        images are dropped: batched matmuls round by the batch's shape, so an image then
+        depends only on its request and the batch size, and a resumed run that batches the
+        missing images differently writes the same bytes as an undisturbed one.
+        """
         for start in range(0, len(requests), self.batch_size):
-            yield from self._generate_batch(self.load(), requests[start : start + self.batch_size])
+            batch = list(requests[start : start + self.batch_size])
+            padded = batch + [batch[-1]] * (self.batch_size - len(batch))
+            yield from self._generate_batch(self.load(), padded)[: len(batch)]
 
     def load(self) -> Any:
         """The diffusers pipeline, loaded and moved to the device on the first call."""

@@ -12,13 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from clipmend.clip.assign import top_backgrounds
 from clipmend.generation.registry import Generator, create_generator
 from clipmend.generation.requests import debug_requests, random_requests
 from clipmend.generation.store import generate_set
-from clipmend.io import read_json, write_parquet
+from clipmend.io import read_json, read_parquet, write_parquet
 from clipmend.run_settings import RunSettings
 
 log = logging.getLogger(__name__)
@@ -27,7 +25,7 @@ PathLike = str | Path
 
 
 def _chosen(assignments: PathLike, k: int, class_names: list[str], what: str) -> dict[int, list[str]]:
-    chosen = top_backgrounds(pd.read_parquet(assignments), k, part="debug_seed")
+    chosen = top_backgrounds(read_parquet(assignments), k, part="debug_seed")
     log.info("%stop-%d backgrounds per class: %s", what, k,
              {class_names[c]: b for c, b in chosen.items()})
     return chosen

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import threading
 from pathlib import Path
 from typing import Any
+
+from clipmend.io import write_with
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,6 @@ def read_cache(path: Path, request: dict[str, Any]) -> str | None:
 
 def write_cache(path: Path, request: dict[str, Any], raw: str, usage: dict[str, int]) -> None:
     """Write one answer to the cache atomically (no API key is ever part of it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     record = {"request": request, "raw": raw, "usage": usage}
-    tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    write_with(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))  # a full disk keeps no part

@@ -2,10 +2,11 @@
 
 Works with the official API, vLLM, llama.cpp's server and the like. The API key is read
 from an environment variable only and never logged, cached or put in an error message.
-Answers are cached on disk, one JSON file per request, keyed by everything that shapes
-the answer, so a re-run or a second data set makes no API call. Failed requests are
-retried with bounded exponential backoff and jitter on rate limits (429), server errors
-(5xx), timeouts and connection errors; other HTTP errors fail at once.
+Answers with at least one usable background are cached on disk, one JSON file per
+request, keyed by everything that shapes the answer, so a re-run or a second data set
+makes no API call for them. Failed requests are retried with bounded exponential backoff
+and jitter on rate limits (429), server errors (5xx), timeouts and connection errors;
+other HTTP errors fail at once.
 """
 
 from __future__ import annotations
@@ -144,9 +145,10 @@ class OpenAIBackend:
             usage = {"prompt_tokens": 0, "completion_tokens": 0, "cached": 1}
             return Answer(raw=cached, items=parse_backgrounds(cached), usage=usage)
         raw, usage = self._complete(class_name, request)
-        if path and raw.strip():
+        items = parse_backgrounds(raw)
+        if path and items:  # an answer with no usable background is asked again on a re-run
             write_cache(path, request, raw, usage)
-        return Answer(raw=raw, items=parse_backgrounds(raw), usage={**usage, "cached": 0})
+        return Answer(raw=raw, items=items, usage={**usage, "cached": 0})
 
     def _request_fields(self, text: str) -> dict[str, Any]:
         """Everything that shapes the answer: the cache key's contents."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from clipmend.io import read_json, write_json
 from clipmend.llm.backgrounds import propose_backgrounds as propose
 from clipmend.llm.registry import create_backend
 from clipmend.run_settings import RunSettings
+
+log = logging.getLogger(__name__)
 
 PathLike = str | Path
 
@@ -21,6 +24,7 @@ def propose_backgrounds(classes: PathLike, backgrounds_out: PathLike, llm: Mappi
 
     With ``llm.dedup_threshold`` set, near-synonyms are dropped by the similarity of CLIP
     (config ``clip``: arch and weights; ``clip_weights`` a checkpoint file) text embeddings.
+    The run's ``usage`` (requests, cache hits, tokens) is logged and returned, not written.
     """
     run = run or RunSettings()
     class_names = read_json(classes)
@@ -33,5 +37,8 @@ def propose_backgrounds(classes: PathLike, backgrounds_out: PathLike, llm: Mappi
         embed = load_clip(clip["arch"], weights, run.device).encode_texts
     result = propose(backend, class_names, llm["prompt"], embed=embed,
                      threshold=threshold or 1.0, fallback=llm.get("fallback"))
-    write_json(result, backgrounds_out)
+    # requests, cache hits and tokens describe this run, not the answers: a resumed run
+    # must write the same file as an undisturbed one, so they go to the log only
+    log.info("llm usage of this run: %s", result["usage"])
+    write_json({k: v for k, v in result.items() if k != "usage"}, backgrounds_out)
     return result

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from clipmend import _torchvision_fix  # noqa: F401  (before timm/open_clip import torchvision)
+from clipmend.io import reading
 from clipmend.models.checkpoints import LAYOUTS, unwrap
 from clipmend.models.spec import ModelSpec, WeightsNotFound
 
@@ -138,6 +139,8 @@ def create_model(
         overlay["file"] = str(_local_file(spec, weights_file))
         if num_classes is None:
             num_classes = checkpoint_num_classes(spec, overlay["file"])
+        else:
+            _tensor_shapes(overlay["file"])  # a truncated or corrupt file fails here, named
         if num_classes is not None:
             overlay["num_classes"] = num_classes
     elif pretrained:
@@ -180,6 +183,10 @@ def checkpoint_num_classes(spec: ModelSpec, path: str | Path) -> int | None:
     return found
 
 
+WEIGHTS_FIX = ("if the workflow trained it (weights: train), re-run snakemake with "
+               "`--forcerun {path}`; else replace it with an intact copy")
+
+
 def _tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
     """Each tensor's shape in a checkpoint file (wrapper and ``module.`` prefix removed)."""
     if str(path).endswith(".safetensors"):
@@ -190,7 +197,8 @@ def _tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
     try:  # memory-mapped: only the shapes are read
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except RuntimeError:  # a legacy (non-zip) file cannot be memory-mapped
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        with reading(path, WEIGHTS_FIX):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(checkpoint, Mapping):
         return {}
     return {
@@ -331,7 +339,8 @@ def _fetch_official(spec: ModelSpec) -> Path:
 
 def load_checkpoint_state(spec: ModelSpec, path: Path) -> dict[str, torch.Tensor]:
     """Read a checkpoint file and map its keys from ``spec.layout`` to timm/torchvision keys."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    with reading(path, WEIGHTS_FIX):
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(checkpoint, Mapping):
         raise ValueError(
             f"model {spec.name!r}: {path} holds a {type(checkpoint).__name__}, not a state dict"

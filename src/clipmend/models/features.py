@@ -17,7 +17,7 @@ from tqdm import tqdm
 from clipmend import _torchvision_fix  # noqa: F401  (before timm/open_clip/diffusers import torchvision)
 from clipmend.data.image_batches import batched_tensors, default_workers
 from clipmend.devices import check_placement, resolve_device, to_numpy
-from clipmend.io import write_with
+from clipmend.io import reading, write_with
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ def read_features(path: str | Path, splits: Sequence[str] | None = None,
     ``dtype=np.float16`` keeps the stored values at half the memory (exactly the same values).
     """
     filters = [("split", "in", list(splits))] if splits is not None else None
-    table = pq.read_table(path, filters=filters)
+    with reading(path):
+        table = pq.read_table(path, filters=filters)
     col = table.column("feature").combine_chunks()
     dim = col.type.list_size
     feats = col.flatten().to_numpy(zero_copy_only=False).astype(dtype, copy=False).reshape(-1, dim)

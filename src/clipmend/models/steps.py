@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from clipmend.data.images import UnreadableImageError
 from clipmend.data.registry import DEBUG_SPLIT
 from clipmend.debugging.heads import predict
-from clipmend.io import read_json, write_torch
+from clipmend.io import read_json, read_parquet, write_torch
 from clipmend.models.backbones import Backbone, create_backbone, create_model, model_transform
 from clipmend.models.features import extract, read_features, write_features
 from clipmend.models.spec import ModelSpec
@@ -52,7 +53,7 @@ def train_backbone(index: PathLike, classes: PathLike, weights_out: PathLike, mo
         torch.set_num_threads(threads)
     spec = ModelSpec.from_config(model, entry)
     class_names = read_json(classes)
-    images = pd.read_parquet(index)
+    images = read_parquet(index)
     train_rows = images[images["split"] == "train"]
     params = TrainParams(**train)
     torch.manual_seed(params.seed)  # the random initial weights, too, must be reproducible
@@ -69,7 +70,7 @@ def extract_features(index: PathLike, classes: PathLike, features_out: PathLike,
     """A model's features of every train, debug and test image, and its own head (or None)."""
     run = run or RunSettings()
     backbone = _backbone(model, entry, classes, weights, run, threads)
-    images = pd.read_parquet(index)
+    images = read_parquet(index)
     images = images[images["split"].isin(["train", DEBUG_SPLIT, "test"])].reset_index(drop=True)
     features = _extract(backbone, images["image"], run, backbone.spec.name)
     head = backbone.classifier()
@@ -88,8 +89,13 @@ def generated_features(manifests: Mapping[str, PathLike], classes: PathLike,
     run = run or RunSettings()
     backbone = _backbone(model, entry, classes, weights, run, threads)
     for name, path in manifests.items():
-        manifest = pd.read_parquet(path)
-        features = _extract(backbone, manifest["image"], run, f"{backbone.spec.name} {name}")
+        manifest = read_parquet(path)
+        try:
+            features = _extract(backbone, manifest["image"], run, f"{backbone.spec.name} {name}")
+        except UnreadableImageError as err:
+            err.add_note(f"{path} lists it: re-run with `--forcerun {path}`, and the image store "
+                         "regenerates its unreadable images")
+            raise
         write_features(manifest[["id", "label"]], features, outputs[name])
 
 
@@ -109,7 +115,7 @@ def cross_features(own: Sequence[PathLike], manifests: Mapping[str, PathLike], c
     for path in own:
         meta, features = read_features(path)
         known.update(zip(meta["id"], features))
-    tables = {source: pd.read_parquet(p) for source, p in manifests.items()}
+    tables = {source: read_parquet(p) for source, p in manifests.items()}
     images = pd.concat(tables.values())[["id", "image"]].drop_duplicates("id")
     todo = images[~images["id"].isin(known.keys())]
     log.info("%d sets, %d distinct images, %d with features already, %d to extract",

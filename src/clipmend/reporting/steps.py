@@ -19,7 +19,7 @@ from clipmend.data.images import load_image
 from clipmend.debugging.collective import overlap_summary, relative_accuracy
 from clipmend.evaluation.iou import failure_iou as iou_matrix
 from clipmend.evaluation.iou import family_order, iou_summary
-from clipmend.io import read_csvs, read_json, write_csv
+from clipmend.io import read_csvs, read_json, read_parquet, write_csv
 from clipmend.reporting import plots, tables
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def failure_iou(failures: Sequence[PathLike], iou_out: PathLike, summary_out: Pa
                 families: Mapping[str, str]) -> pd.DataFrame:
     """Figure 4: IoU of every model pair's debug-set failures, and its within/across-family means."""
     models, families = list(models), dict(families)
-    found = {m: pd.read_parquet(p, columns=["id"]) for m, p in zip(models, failures)}
+    found = {m: read_parquet(p, columns=["id"]) for m, p in zip(models, failures)}
     iou = iou_matrix(found, family_order(models, families))
     summary = iou_summary(iou, families)
     log.info("failure IoU:\n%s\n%s", iou.round(3).to_string(), summary.to_string(index=False))
@@ -106,8 +106,8 @@ def failure_gallery(assignments: PathLike, index: PathLike, classes: PathLike, p
                     model: str, n: int) -> None:
     """Figure 3 for one model: failures per class with true/predicted class and CLIP's background."""
     class_names = read_json(classes)
-    picked = plots.pick_gallery(pd.read_parquet(assignments), n)
-    refs = pd.read_parquet(index, columns=["id", "image"]).set_index("id")["image"]
+    picked = plots.pick_gallery(read_parquet(assignments), n)
+    refs = read_parquet(index, columns=["id", "image"]).set_index("id")["image"]
     images = [load_image(refs[i]) for i in picked["id"]]
     plots.plot_failure_gallery(images, plots.failure_titles(picked, class_names), png_out,
                                title=f"{model}: failures and their CLIP backgrounds")
@@ -117,4 +117,4 @@ def generated_grid(manifest: PathLike, png_out: PathLike, source: str) -> None:
     """Figure 2 for one generated set (``model-X`` or ``family-F``): a class per row, a background per column."""
     kind, name = parse_source(source)
     what = f"{name}'s individual set" if kind == "model" else f"family {name}'s pooled set"
-    plots.plot_generated_grid(pd.read_parquet(manifest), png_out, title=f"Generated images: {what}")
+    plots.plot_generated_grid(read_parquet(manifest), png_out, title=f"Generated images: {what}")

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from clipmend.data.registry import has_attribute
-from clipmend.io import read_json, write_csv, write_parquet, write_torch
+from clipmend.io import read_json, read_parquet, read_torch, write_csv, write_parquet, write_torch
 from clipmend.run_settings import RunSettings
 from clipmend.spurious import METHOD_LOSSES, groups, report
 from clipmend.spurious import detect as detection
@@ -87,7 +87,7 @@ def clip_features(index: PathLike, classes: PathLike, features_out: PathLike, ar
     run = _settings(threads, run)
     templates = resolve_templates(templates)
     class_names = read_json(classes)
-    images = pd.read_parquet(index)
+    images = read_parquet(index)
     rows = images[images["split"].isin(SPLITS)].reset_index(drop=True)
     clip = load_clip(arch, weights, run.device)
     image_pre = extract(lambda b: image_pre_features(clip.model, b), clip.preprocess, rows["image"].tolist(),
@@ -134,7 +134,7 @@ def clip_features(index: PathLike, classes: PathLike, features_out: PathLike, ar
 
 def read_clip_features(path: PathLike) -> dict[str, Any]:
     """A ``clip_features`` record (see there)."""
-    return torch.load(path, weights_only=False)
+    return read_torch(path, weights_only=False)
 
 
 def _split_mask(meta: pd.DataFrame, split: str) -> np.ndarray:
@@ -235,7 +235,7 @@ def collect_detections(detections: Sequence[PathLike], index: PathLike, detect_o
     frames = [pd.read_csv(p) for p in detections]
     merged = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) \
         else _empty_detections()
-    images = pd.read_parquet(index)
+    images = read_parquet(index)
     rows = []
     if has_attribute(images):
         truth = common_attribute_names(images)
@@ -331,19 +331,28 @@ def _finetune(record: Mapping[str, Any], method: str, finetune: Mapping[str, Any
 
     cfg = dict(finetune)
     weights = dict(cfg.pop("loss_weights", {}))
+    grouping = cfg.pop("groups", "coarse")
     cfg["weights"] = {name: float(weights.get(name, 1.0)) for name in METHOD_LOSSES[method]}
     settings = FinetuneSettings.from_config(cfg)
     meta = record["meta"]
     attribute_ids = {a: i for i, a in enumerate(record["attributes"])}
-    n_attributes = len(attribute_ids)
+    train = meta[meta["split"] == "train"]
+    common = groups.common_attributes(train["label"].to_numpy(), train["attribute"].astype(str).to_numpy())
 
     def part(split: str) -> GroupedFeatures:
         rows = _split_mask(meta, split)
         labels = meta.loc[rows, "label"].to_numpy()
-        attrs = meta.loc[rows, "attribute"].astype(str).map(attribute_ids).to_numpy()
+        values = meta.loc[rows, "attribute"].astype(str).to_numpy()
+        attrs = pd.Series(values).map(attribute_ids).to_numpy()
+        if grouping == "coarse":  # class x common/uncommon: on Waterbirds the paper's 4 groups
+            group_ids = labels * 2 + (groups.coarse_groups(labels, values, common) == "uncommon")
+        elif grouping == "attribute":
+            group_ids = labels * len(attribute_ids) + attrs
+        else:
+            raise ValueError(f"spurious.finetune.groups {grouping!r} is not one of: coarse, attribute")
         return GroupedFeatures(pre=record["image_pre"][torch.from_numpy(rows)].float(),
                                labels=torch.from_numpy(labels), attributes=torch.from_numpy(attrs),
-                               groups=torch.from_numpy(labels * n_attributes + attrs))
+                               groups=torch.from_numpy(np.asarray(group_ids, dtype=np.int64)))
 
     return fit(_projections(record), part("train"), part("val"), record["class_text_pre"],
                record["attribute_text_pre"], settings, run.device)
@@ -375,7 +384,7 @@ def method_aiou(clip_features_path: PathLike, method_model: PathLike, aiou_out: 
 
     run = _settings(threads, run)
     record = read_clip_features(clip_features_path)
-    saved = torch.load(method_model, weights_only=False)
+    saved = read_torch(method_model, weights_only=False)
     meta = record["meta"]
     if "mask" not in meta or meta["mask"].isna().all():
         log.info("the data set records no object masks: no AIoU for %s", saved["method"])
@@ -418,7 +427,7 @@ def first_paper_predictions(features: PathLike, failure_head: PathLike, heads: P
     from clipmend.models.features import read_features
 
     meta, feats = read_features(features, splits=["val", "test"])
-    record = torch.load(heads, weights_only=False)
+    record = read_torch(heads, weights_only=False)
     predictions = {}
     init, source = read_head(failure_head)
     if init is not None:
@@ -449,9 +458,9 @@ def compare(index: PathLike, classes: PathLike, method_predictions: Sequence[Pat
     accuracy weights group accuracies by the train split's group sizes. Data sets without a
     recorded attribute write empty tables (logged).
     """
-    images = pd.read_parquet(index)
+    images = read_parquet(index)
     class_names = read_json(classes)
-    predictions = [pd.read_parquet(p) for p in method_predictions]
+    predictions = [read_parquet(p) for p in method_predictions]
     predictions += [first_paper_predictions(f, h, d, m, images)
                     for m, f, h, d in zip(models, model_features, failure_heads, debug_heads)]
     aiou = pd.concat([pd.read_csv(p) for p in aious], ignore_index=True) if aious else pd.DataFrame()
