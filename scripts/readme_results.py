@@ -1,7 +1,9 @@
-"""Print the README's results table from a demo run: ``python scripts/readme_results.py [RESULTS]``.
+"""Print the README's results tables from a demo run: ``python scripts/readme_results.py [RESULTS]``.
 
-RESULTS is a run's ``results/demo`` folder (default: ``results/demo``); the table and the
-sentence under it are pasted into README.md as printed, so no number there is typed by hand.
+RESULTS is a run's ``results/demo`` folder (default: ``results/demo``); the tables and the
+sentences under them are pasted into README.md as printed, so no number there is typed by
+hand. The second table (the second paper, target ``spurious``) is printed when
+``RESULTS/spurious/comparison.csv`` exists.
 """
 
 from __future__ import annotations
@@ -35,5 +37,32 @@ def main(results: Path) -> str:
     return "\n".join(lines)
 
 
+def spurious(results: Path) -> str:
+    """Both papers on the same test groups: the second paper's methods, and the first's averaged over models."""
+    table = pd.read_csv(results / "spurious" / "comparison.csv")
+    columns = {"coarse_worst_group_accuracy": "worst group (class × common/uncommon)",
+               "worst_group_accuracy": "worst group (class × background)", "average_accuracy": "average",
+               "adjusted_accuracy": "adjusted", "aiou": "AIoU"}
+    rows = table.groupby(["paper", "method"], sort=False)[list(columns)].mean()
+    lines = ["| method | " + " | ".join(columns.values()) + " |", "| --- |" + " --- |" * len(columns)]
+    for (paper, method), row in rows.iterrows():
+        name = method if paper.startswith("Yang") else f"{method} (first paper, mean of {table['model'].nunique() - 1})"
+        cells = ["–" if pd.isna(row[c]) else f"{row[c]:.3f}" for c in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    precision = pd.read_csv(results / "spurious" / "detect_precision.csv").set_index("source")["precision_at_1"]
+    models = precision.drop(index="clip", errors="ignore")
+    lines += [
+        "",
+        f"Detection precision@1 (the top attribute is the class's common background): CLIP zero-shot "
+        f"{precision.get('clip', float('nan')):.2f}, the first paper's models {models.min():.1f}–{models.max():.1f} "
+        f"(mean {models.mean():.2f}).",
+    ]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    print(main(Path(sys.argv[1] if len(sys.argv) > 1 else "results/demo")))
+    results = Path(sys.argv[1] if len(sys.argv) > 1 else "results/demo")
+    print(main(results))
+    if (results / "spurious" / "comparison.csv").exists():
+        print()
+        print(spurious(results))

@@ -50,14 +50,15 @@ def test_worst_group_average_and_adjusted_accuracy_by_hand():
 
 
 def test_aiou_joins_its_method_and_a_skipped_method_is_left_out():
-    aiou = pd.DataFrame({"method": "zeroshot", "model": "clip", "label": [0, 0, 1],
-                         "attribute": ["land", "water", "water"], "aiou": [0.2, 0.4, 0.9]})
+    aiou = pd.DataFrame({"method": "zeroshot", "model": "clip", "label": [0, 0, 0, 1],
+                         "attribute": ["land", "water", "water", "water"], "aiou": [0.6, 0.4, 0.2, 0.9]})
     skipped = predictions("ours_vs", "clip", [-1] * 8)
     _, table = group_comparison(pd.concat([predictions("zeroshot", "clip", [0] * 8), skipped]), index(), CLASSES,
                                 aiou)
     assert list(table["method"]) == ["zeroshot"]
-    assert table["aiou"].iloc[0] == pytest.approx(0.5)
-    assert table["aiou_worst_group"].iloc[0] == pytest.approx(0.2)
+    assert table["aiou"].iloc[0] == pytest.approx(0.525)
+    # worst over the coarse groups: landbird on water (uncommon) averages 0.3
+    assert table["aiou_worst_group"].iloc[0] == pytest.approx(0.3)
 
 
 def test_without_attributes_only_the_average_is_reported(tmp_path):

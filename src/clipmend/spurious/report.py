@@ -9,7 +9,7 @@ comparison.csv/.md/.tex; the plots are the WGA bar chart, the group accuracy gri
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -78,22 +78,29 @@ def group_comparison(predictions: pd.DataFrame, index: pd.DataFrame, class_names
                                adjusted_accuracy=summary["adjusted_accuracy"])
                 else:
                     row["coarse_worst_group_accuracy"] = summary["worst_group_accuracy"]
-        rows.append(row | _aiou_summary(aiou, method, model))
+        rows.append(row | _aiou_summary(aiou, method, model, common if has_groups else None))
     long_df = pd.concat(long, ignore_index=True).reindex(columns=LONG_COLUMNS) if long \
         else pd.DataFrame(columns=LONG_COLUMNS)
     comparison = pd.DataFrame(rows).reindex(columns=COMPARISON_COLUMNS)
     return long_df, _sort(comparison) if len(comparison) else comparison
 
 
-def _aiou_summary(aiou: pd.DataFrame | None, method: str, model: str) -> dict[str, float]:
-    """Mean AIoU of a method, and its lowest mean over (class, attribute) groups (the paper's "worst-group")."""
+def _aiou_summary(aiou: pd.DataFrame | None, method: str, model: str,
+                  common: Mapping[int, set] | None) -> dict[str, float]:
+    """Mean AIoU of a method, and its lowest mean over the coarse (class, common/uncommon) groups.
+
+    The paper's "worst-group" AIoU is over Waterbirds' 4 groups, which are the coarse ones;
+    without recorded attributes, over classes.
+    """
     if aiou is None or not len(aiou):
         return {}
     rows = aiou[(aiou["method"] == method) & (aiou["model"] == model)]
     if not len(rows):
         return {}
-    keys = [c for c in ("label", "attribute") if c in rows and rows[c].notna().any()]
-    return {"aiou": float(rows["aiou"].mean()), "aiou_worst_group": float(rows.groupby(keys)["aiou"].mean().min())}
+    keys = [rows["label"].to_numpy()]
+    if common is not None and "attribute" in rows and rows["attribute"].notna().all():
+        keys.append(groups.coarse_groups(rows["label"].to_numpy(), rows["attribute"].astype(str).to_numpy(), common))
+    return {"aiou": float(rows["aiou"].mean()), "aiou_worst_group": float(rows["aiou"].groupby(keys).mean().min())}
 
 
 def write_comparison(comparison: pd.DataFrame, stem: str | Path) -> list[Path]:
