@@ -176,7 +176,7 @@ def test_total_loss_errors_name_the_problem():
         total_loss({"ls": 1.0}, "paper", **kw)
     with pytest.raises(ValueError, match="'vs'.*code.*needs a"):
         total_loss({"vs": 1.0}, "code", **kw)
-    with pytest.raises(ValueError, match="need >= 2 templates, got 1"):
+    with pytest.raises(ValueError, match=r"need >= 2 templates \(spurious.templates\), got 1"):
         total_loss({"lc": 1.0}, "paper", **{**kw, "t": kw["t"][:, :1]})
     with pytest.raises(ValueError, match="no loss has a weight"):
         total_loss({"clip": 0.0}, "paper", **kw)

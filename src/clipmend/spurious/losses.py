@@ -176,7 +176,8 @@ def total_loss(weights: Mapping[str, float], form: str, *, f: torch.Tensor, y: t
     if not active:
         raise ValueError(f"no loss has a weight > 0 in {dict(weights)}; give at least one of {list(LOSSES)}")
     if form == "paper" and t.shape[1] < 2 and {"lc", "ls"} & set(active):
-        raise ValueError(f"losses lc/ls (paper form) pair a class's templates: need >= 2 templates, got {t.shape[1]}")
+        raise ValueError("losses lc/ls (paper form) pair a class's templates: need >= 2 templates "
+                         f"(spurious.templates), got {t.shape[1]}")
     required = {"vs": {"s": s, "a": a if form == "code" else t}, "ls": {"a": a}}
     for name in active:
         for arg, value in required.get(name, {}).items():
