@@ -44,6 +44,12 @@ STEPS = {
     "paper_tables": "clipmend.reporting.steps:paper_tables",
     "failure_gallery": "clipmend.reporting.steps:failure_gallery",
     "generated_grid": "clipmend.reporting.steps:generated_grid",
+    "spurious_clip_features": "clipmend.spurious.steps:clip_features",
+    "spurious_detect": "clipmend.spurious.steps:detect",
+    "spurious_collect_detections": "clipmend.spurious.steps:collect_detections",
+    "spurious_train": "clipmend.spurious.steps:train_method",
+    "spurious_aiou": "clipmend.spurious.steps:method_aiou",
+    "spurious_compare": "clipmend.spurious.steps:compare",
 }
 
 

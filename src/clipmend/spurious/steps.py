@@ -350,9 +350,9 @@ def _finetune(record: Mapping[str, Any], method: str, finetune: Mapping[str, Any
             group_ids = labels * len(attribute_ids) + attrs
         else:
             raise ValueError(f"spurious.finetune.groups {grouping!r} is not one of: coarse, attribute")
-        return GroupedFeatures(pre=record["image_pre"][torch.from_numpy(rows)].float(),
-                               labels=torch.from_numpy(labels), attributes=torch.from_numpy(attrs),
-                               groups=torch.from_numpy(np.asarray(group_ids, dtype=np.int64)))
+        return GroupedFeatures(pre=record["image_pre"][torch.tensor(rows)].float(),
+                               labels=torch.tensor(labels), attributes=torch.tensor(attrs),
+                               groups=torch.tensor(np.asarray(group_ids, dtype=np.int64)))
 
     return fit(_projections(record), part("train"), part("val"), record["class_text_pre"],
                record["attribute_text_pre"], settings, run.device)
