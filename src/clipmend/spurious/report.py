@@ -128,12 +128,13 @@ def plot_wga(comparison: pd.DataFrame, path: str | Path) -> None:
         _empty(path, "no groups: no worst-group accuracy")
         return
     labels = [f"{m}\n{model}" for m, model in zip(comparison["method"], comparison["model"])]
-    metrics = [("worst_group_accuracy", "worst group"), ("adjusted_accuracy", "adjusted"),
-               ("average_accuracy", "average")]
+    metrics = [("worst_group_accuracy", "worst group (class × attribute)"),
+               ("coarse_worst_group_accuracy", "worst group (class × common/uncommon)"),
+               ("adjusted_accuracy", "adjusted"), ("average_accuracy", "average")]
     x = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(labels) + 2), 4))
+    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(labels) + 2), 4))
     for i, (col, name) in enumerate(metrics):
-        ax.bar(x + (i - 1) * 0.27, comparison[col].astype(float), width=0.27, label=name)
+        ax.bar(x + (i - 1.5) * 0.2, comparison[col].astype(float), width=0.2, label=name)
     ax.set_xticks(x, labels, rotation=90, fontsize=7)
     ax.set_ylim(0, 1)
     ax.set_ylabel("test accuracy")
