@@ -28,7 +28,7 @@ STRATEGY_LABELS = {
 SPLIT_TITLES = {"test": "test", "debug_seed": "debug_seed", "debug_heldout": "debug_heldout"}
 
 
-def _save(fig: plt.Figure, path: str | Path) -> Path:
+def save_png(fig: plt.Figure, path: str | Path) -> Path:
     """Write ``fig`` as PNG atomically, close it, return the path."""
     write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
     plt.close(fig)
@@ -102,7 +102,7 @@ def plot_iou_heatmap(
     percent = " (cells in %)" if len(order) > PERCENT_FROM else ""
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=f"IoU{percent}")
     ax.set_title(title, pad=28)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def matrix_table(matrix: pd.DataFrame, split: str) -> pd.DataFrame:
@@ -166,7 +166,7 @@ def plot_collective_matrix(
                 )
         ax.set_title(f"{SPLIT_TITLES.get(split, split)} accuracy (boxed: individual)", pad=24)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _plot_sweep(
@@ -214,7 +214,7 @@ def _plot_sweep(
             if r == len(splits) - 1:
                 ax.set_xlabel(xlabel)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_lambda_sweep(
@@ -288,7 +288,7 @@ def plot_relative_accuracy(
         )
         ax.legend(fontsize=8, loc="upper right", ncols=3)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def pick_gallery(
@@ -333,7 +333,7 @@ def plot_failure_gallery(
         ax.imshow(np.asarray(image), interpolation="nearest")
         ax.set_title(caption, fontsize=8)
     fig.suptitle(title, fontsize=11)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_generated_grid(
@@ -379,4 +379,4 @@ def plot_generated_grid(
             fontweight="bold",
         )
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_png(fig, path)

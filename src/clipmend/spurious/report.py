@@ -19,8 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from clipmend.io import write_with  # noqa: E402
-from clipmend.reporting.plots import DPI  # noqa: E402
+from clipmend.reporting.plots import save_png  # noqa: E402
 from clipmend.reporting.tables import write_table  # noqa: E402
 from clipmend.spurious import groups  # noqa: E402
 
@@ -110,16 +109,11 @@ def write_comparison(comparison: pd.DataFrame, stem: str | Path) -> list[Path]:
                                "adjusted accuracy, AIoU)")
 
 
-def _save(fig: plt.Figure, path: str | Path) -> None:
-    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
-    plt.close(fig)
-
-
 def _empty(path: str | Path, text: str) -> None:
     fig, ax = plt.subplots(figsize=(4, 1.5))
     ax.axis("off")
     ax.text(0.5, 0.5, text, ha="center", va="center")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_wga(comparison: pd.DataFrame, path: str | Path) -> None:
@@ -140,7 +134,7 @@ def plot_wga(comparison: pd.DataFrame, path: str | Path) -> None:
     ax.set_ylabel("test accuracy")
     ax.set_title("Worst-group accuracy per method (both papers, same test groups)")
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_group_grid(long: pd.DataFrame, path: str | Path) -> None:
@@ -158,7 +152,7 @@ def plot_group_grid(long: pd.DataFrame, path: str | Path) -> None:
     ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=90, fontsize=5)
     ax.set_title("Test accuracy per group (class | attribute)")
     fig.colorbar(image, ax=ax, fraction=0.03)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_delta_heatmap(detections: pd.DataFrame, path: str | Path) -> None:
@@ -181,4 +175,4 @@ def plot_delta_heatmap(detections: pd.DataFrame, path: str | Path) -> None:
         ax.set_title(source, fontsize=9)
     fig.suptitle("δ = acc(attribute present) − acc(absent), top attributes per class")
     fig.colorbar(image, ax=axes[0].tolist(), fraction=0.03)
-    _save(fig, path)
+    save_png(fig, path)

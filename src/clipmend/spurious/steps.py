@@ -144,7 +144,7 @@ def _split_mask(meta: pd.DataFrame, split: str) -> np.ndarray:
 def _presence(record: Mapping[str, Any], rows: np.ndarray, detector: str) -> pd.DataFrame:
     """Attribute presence of the chosen images: recorded, or CLIP zero-shot over the attribute prompts."""
     meta = record["meta"]
-    if detector == "recorded" and "attribute" in meta and meta["attribute"].notna().any():
+    if detector == "recorded" and has_attribute(meta):
         return detection.presence_from_attribute(meta.loc[rows, "attribute"].reset_index(drop=True))
     if detector == "recorded":
         log.info("the data set records no attribute: presence comes from CLIP zero-shot instead")
@@ -177,7 +177,8 @@ def detect(clip_features_path: PathLike, detect_out: PathLike, source: str, sett
         pred = zero_shot_predictions(record)[rows]
         ids, labels = meta.loc[rows, "id"].to_numpy(), meta.loc[rows, "label"].to_numpy()
     else:
-        ids, labels, pred = _model_predictions(model_features, failure_head, split)
+        model_meta, _, pred = _failure_predictions(model_features, failure_head, [split])
+        ids, labels = model_meta["id"].to_numpy(), model_meta["label"].to_numpy()
     order = pd.Series(np.arange(len(ids)), index=ids)
     chosen = order.reindex(meta.loc[rows, "id"]).to_numpy()
     if np.isnan(chosen.astype(float)).any():
@@ -193,16 +194,15 @@ def detect(clip_features_path: PathLike, detect_out: PathLike, source: str, sett
     return found
 
 
-def _model_predictions(features: PathLike, failure_head: PathLike, split: str):
-    """ids, labels and the predictions of a first-paper model's failure head on ``split``."""
+def _failure_predictions(features: PathLike, failure_head: PathLike, splits: Sequence[str]):
+    """A first-paper model's features on ``splits`` and the predictions of the head whose mistakes are its failures."""
     from clipmend.debugging.failures import failure_predictions
     from clipmend.debugging.heads import read_head
     from clipmend.models.features import read_features
 
-    meta, feats = read_features(features, splits=[split])
+    meta, feats = read_features(features, splits=list(splits))
     head, source = read_head(failure_head)
-    pred = failure_predictions(meta, feats, head[0], head[1], source)
-    return meta["id"].to_numpy(), meta["label"].to_numpy(), np.asarray(pred)
+    return meta, feats, np.asarray(failure_predictions(meta, feats, head[0], head[1], source))
 
 
 def zero_shot_predictions(record: Mapping[str, Any], projections: Any = None) -> np.ndarray:
@@ -259,8 +259,7 @@ def common_attribute_names(index: pd.DataFrame) -> dict[str, set[str]]:
 
 
 def _groups_known(record: Mapping[str, Any]) -> bool:
-    meta = record["meta"]
-    return "attribute" in meta and meta["attribute"].notna().all() and len(record["attributes"]) > 0
+    return has_attribute(record["meta"]) and len(record["attributes"]) > 0
 
 
 def train_method(clip_features_path: PathLike, method: str, clip_model: str, model_out: PathLike,
@@ -422,20 +421,14 @@ def method_aiou(clip_features_path: PathLike, method_model: PathLike, aiou_out: 
 def first_paper_predictions(features: PathLike, failure_head: PathLike, heads: PathLike, model: str,
                             index: pd.DataFrame) -> pd.DataFrame:
     """Test predictions of a first-paper model before (original) and after its debugging."""
-    from clipmend.debugging.failures import failure_predictions
-    from clipmend.debugging.heads import read_head
-    from clipmend.models.features import read_features
+    from clipmend.debugging.heads import predict
 
-    meta, feats = read_features(features, splits=["val", "test"])
+    meta, feats, original = _failure_predictions(features, failure_head, ["val", "test"])
     record = read_torch(heads, weights_only=False)
-    predictions = {}
-    init, source = read_head(failure_head)
-    if init is not None:
-        predictions["original"] = failure_predictions(meta, feats, init[0], init[1], source)
+    predictions = {"original": original}
     for strategy in ("baseline", "random", "individual"):
         if strategy in record:
-            w, b = record[strategy]["weight"].numpy(), record[strategy]["bias"].numpy()
-            predictions[strategy] = np.argmax(feats @ w.T + b, axis=1)
+            predictions[strategy] = predict(feats, record[strategy]["weight"].numpy(), record[strategy]["bias"].numpy())
     attributes = index.set_index("id")["attribute"] if has_attribute(index) else None
     frames = []
     for strategy, pred in predictions.items():
