@@ -4,8 +4,11 @@ import errno
 import json
 import os
 import pickle
+import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,13 +16,89 @@ from typing import Any
 
 import pandas as pd
 
+STALE_AFTER_S = 600.0  # a temporary file or claim of another host's job older than this is abandoned
+# ".NAME.PID@HOST.RANDOM.tmp": the writer's process and host, so a later job can tell a dead
+# writer's leftovers (a kill, a cancelled or timed-out SLURM job) from a live writer's file
+TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)@(?P<host>.+)\.[^.]+\.tmp$")
+
+
+def owner_tag() -> str:
+    """``PID@HOST`` of this process: what temporary files and claims record of their writer."""
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+def owner_gone(pid: int, host: str, age_s: float) -> bool:
+    """Whether the writer ``pid`` on ``host`` of a file ``age_s`` old is gone.
+
+    On this host the process table says; another host's file counts as abandoned once it is
+    older than ``STALE_AFTER_S`` (its node may be dead; a live job refreshes nothing there).
+    """
+    if host != socket.gethostname():
+        return age_s > STALE_AFTER_S
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def sweep_stale(directory: str | Path, name: str | None = None) -> list[Path]:
+    """Delete the temporary files in ``directory`` (of target ``name`` only, if given) whose
+    writer is gone; return them. A live writer's files, on any host, are left alone."""
+    directory = Path(directory)
+    prefix = f".{name}." if name is not None else "."
+    swept = []
+    try:
+        entries = [e for e in os.scandir(directory) if e.name.startswith(prefix) and e.name.endswith(".tmp")]
+    except FileNotFoundError:
+        return swept
+    now = time.time()
+    for entry in entries:
+        match = TEMPORARY.match(entry.name)
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except FileNotFoundError:  # renamed or removed by its writer meanwhile
+            continue
+        if match is None:
+            stale = age > STALE_AFTER_S  # an untagged leftover of an older version
+        elif name is not None and match["name"] != name:
+            continue  # another target whose name starts like this one
+        else:
+            stale = owner_gone(int(match["pid"]), match["host"], age)
+        if stale:
+            Path(entry.path).unlink(missing_ok=True)
+            swept.append(Path(entry.path))
+    return swept
+
+
+def file_mode() -> int:
+    """The mode a normal new file gets under this process's umask now (0o644 under umask 022)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no /proc: read by setting it (not thread-safe; Linux always has /proc)
+    os.umask(mask)
+    return 0o666 & ~mask
+
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it into place only on success."""
+def atomic_path(path: str | Path, sweep: bool = True) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it into place only on success.
+
+    The file gets the mode the umask gives a normal file (mkstemp's is private). With
+    ``sweep``, a dead writer's temporary files of the same target are removed first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if sweep:
+        sweep_stale(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{owner_tag()}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, file_mode())
     os.close(fd)
     tmp_path = Path(tmp)
     try:

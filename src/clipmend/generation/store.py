@@ -8,7 +8,8 @@ store. Files appear by atomic rename, so two jobs sharing a store never see a to
 image. Before generating an image a job claims it (``KEY.png.claim``, created
 exclusively): another job sharing the store skips it, makes its own images, then waits
 for it. A claim whose job is gone (a dead process on this host, or older than
-``CLAIM_TTL_S``) is taken over, so a killed job delays no one for long.
+``CLAIM_TTL_S``) is taken over, so a killed job delays no one for long. Each job first
+sweeps the folders it will write of what dead jobs left there (temporary files, claims).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tqdm import tqdm
 
 from clipmend.generation.registry import Generator
 from clipmend.generation.requests import ImageRequest, request_seed
-from clipmend.io import atomic_path
+from clipmend.io import STALE_AFTER_S, atomic_path, owner_gone, owner_tag, sweep_stale
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +65,18 @@ def _whole(path: Path) -> bool:
         return False
 
 
-CLAIM_TTL_S = 600.0  # a claim older than this is abandoned (its job died on another host)
+CLAIM_TTL_S = STALE_AFTER_S  # a claim older than this is abandoned (its job died on another host)
 CLAIM_POLL_S = 0.5  # how often a job looks again for images another job has claimed
 
 
 def _claim(path: Path) -> bool:
     """Claim the right to generate the image at ``path``; False while another live job holds it."""
     claim = path.with_name(f"{path.name}.claim")
-    staged = path.with_name(f".{path.name}.claim.{os.getpid()}.tmp")
+    staged = path.with_name(f".{path.name}.claim.{owner_tag()}.staged.tmp")
     claim.parent.mkdir(parents=True, exist_ok=True)
     try:
         try:
-            staged.write_text(f"{socket.gethostname()} {os.getpid()}")
+            staged.write_text(f"{socket.gethostname()} {os.getpid()}")  # read by _abandoned
         except OSError as err:
             if err.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise OSError(err.errno, f"No space left on device while writing {claim}: "
@@ -107,16 +108,27 @@ def _abandoned(claim: Path) -> bool:
         owner = claim.read_text().split()
     except OSError:  # released meanwhile
         return True
-    if age > CLAIM_TTL_S:
-        return True
-    if len(owner) == 2 and owner[0] == socket.gethostname() and owner[1].isdigit():
-        try:
-            os.kill(int(owner[1]), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # alive, another user's
-            return False
-    return False
+    if len(owner) == 2 and owner[1].isdigit():
+        return owner_gone(int(owner[1]), owner[0], age)
+    return age > CLAIM_TTL_S
+
+
+def sweep(store: Path, keys: Sequence[str]) -> int:
+    """Remove what dead jobs left in the store folders of ``keys``: temporary files and claims.
+
+    Lists each folder once (a kill, a cancelled or timed-out SLURM job, a dead node leaves
+    them); a live job's files, on any host, are kept. Returns how many were removed.
+    """
+    removed = 0
+    for folder in sorted({store / key[:2] for key in keys}):
+        removed += len(sweep_stale(folder))
+        if not folder.is_dir():
+            continue
+        for claim in folder.glob("*.claim"):
+            if _abandoned(claim):
+                claim.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def _present(path: Path) -> bool:
@@ -145,7 +157,7 @@ def _make_batch(generator: Generator, batch: list[tuple[int, ImageRequest, Path]
                 _release(path)
                 path.with_suffix(".blank").touch()
                 continue
-            with atomic_path(path) as tmp:
+            with atomic_path(path, sweep=False) as tmp:  # generate_set swept the folder
                 image.save(tmp, format="PNG")
                 _release(path)
             bar.update(1)
@@ -185,6 +197,9 @@ def generate_set(
         keys.update({i: image_key(identity, current[i]) for i in pending})
         todo = [i for i in pending if not _present(store_path(store, keys[i]))]
         if attempt == 0:
+            swept = sweep(store, [keys[i] for i in todo])
+            if swept:
+                log.info("swept %d temporary files and claims that dead jobs left in the store", swept)
             log.info("%d images requested, %d in the store, %d to generate",
                      len(current), len(current) - len(todo), len(todo))
             broken = [str(store_path(store, keys[i])) for i in todo if store_path(store, keys[i]).exists()]
