@@ -6,6 +6,7 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -20,6 +21,9 @@ STALE_AFTER_S = 600.0  # a temporary file or claim of another host's job older t
 # ".NAME.PID@HOST.RANDOM.tmp": the writer's process and host, so a later job can tell a dead
 # writer's leftovers (a kill, a cancelled or timed-out SLURM job) from a live writer's file
 TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)@(?P<host>.+)\.[^.]+\.tmp$")
+# fault tests: a job stops itself (SIGSTOP) right after it writes the path ending in this value,
+# so a kill lands exactly between two of its outputs (tests/faults/test_kill_rules.py)
+STOP_AFTER_WRITE = "CLIPMEND_FAULT_STOP_AFTER_WRITE"
 
 
 def owner_tag() -> str:
@@ -104,6 +108,9 @@ def atomic_path(path: str | Path, sweep: bool = True) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+        stop_after = os.environ.get(STOP_AFTER_WRITE)
+        if stop_after and str(path).endswith(stop_after):
+            os.kill(os.getpid(), signal.SIGSTOP)
     except Exception as err:
         if _out_of_space(err, path.parent):
             raise OSError(errno.ENOSPC, f"No space left on device while writing {path} "

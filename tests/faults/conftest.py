@@ -141,13 +141,14 @@ def snakemake_command(workdir: Path, *args: str) -> list[str]:
             "--configfile", str(workdir / "config.yaml"), *args]
 
 
-def start_snakemake(workdir: Path, *args: str) -> subprocess.Popen:
-    """Start Snakemake in its own process group, its output going to ``workdir/run-N.log``."""
+def start_snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start Snakemake (with ``env`` added) in its own process group, its output going to
+    ``workdir/run-N.log``."""
     n = len(list(workdir.glob("run-*.log")))
     with open(workdir / f"run-{n}.log", "wb") as log:
         return subprocess.Popen(snakemake_command(workdir, *args), stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                                env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
 
 
 def job_process(run: subprocess.Popen, script: str, timeout: float = 120) -> psutil.Process | None:

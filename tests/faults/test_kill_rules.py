@@ -1,16 +1,23 @@
 """Fault case 1: ``kill -9`` of a rule's job at a seeded point, then the README's resume.
 
 Each expensive rule of the tiny config has its job process (not Snakemake) killed at
-``POINTS`` seeded points, one in each equal slice of 5-90% of the job: of the files it
-finishes besides its outputs (store images, cached LLM answers) for generation and
-background proposal, else of its duration in the reference run (from the job's process
-start). The run is then resumed as the README says (``snakemake --unlock``, then the same
-command). Every result file must equal the undisturbed reference byte for byte, and what
-was finished before the kill is never made again: those files keep their inode and
-mtime, and the LLM server answers only the requests that had no cached answer."""
+``POINTS`` seeded points, one in each equal slice of 5-90% of the job's work: of the files
+it finishes besides its outputs (store images, cached LLM answers) for generation and
+background proposal, else of its working time in the reference run, counted from the
+moment its progress bar appears in its log (so no kill lands in Python's start-up). A rule
+with several outputs is also killed between its first and its last output write: the job
+stops itself right after the first (``clipmend.io.STOP_AFTER_WRITE``) and is killed there.
+A kill must be shown to land inside the work (its bar in the log, finished files made by
+this job, or the first output written and not the last); each case's line ends with
+``landed: EVIDENCE``, and a case whose kill cannot be shown to land fails. The run is then
+resumed as the README says (``snakemake --unlock``, then the same command). Every result
+file must equal the undisturbed reference byte for byte, and what was finished before the
+kill is never made again: those files keep their inode and mtime, and the LLM server
+answers only the requests that had no cached answer."""
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -20,6 +27,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from clipmend.io import STOP_AFTER_WRITE
 from tests.faults.conftest import (
     MODEL,
     POINTS,
@@ -44,7 +52,8 @@ M = f"results/demo/{MODEL}"
 
 @dataclass(frozen=True)
 class Case:
-    """A rule to kill: its job's script, the outputs re-made, the reference it is derived from."""
+    """A rule to kill: its job's script, the outputs re-made (in the order the job writes
+    them), the reference it is derived from."""
 
     name: str
     rule: str
@@ -54,6 +63,12 @@ class Case:
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def log(self) -> str:
+        """The job's log file, relative to the run directory."""
+        return f"logs/demo/{self.rule}.log" if self.rule == "propose_backgrounds" else \
+            f"logs/demo/{MODEL}/{self.rule}.log"
 
 
 IMAGES = (f"{M}/images/individual.parquet", f"{M}/images/random.parquet")
@@ -70,6 +85,11 @@ CASES = [
     Case("debug_heads", "debug_heads", "debug_heads.py", (f"{M}/debug_heads.pt", f"{M}/metrics.csv")),
     Case("lambda_sweep", "lambda_sweep", "paper_lambda_sweep.py", (f"{M}/sweeps/lambda.csv",)),
 ]
+BETWEEN = "between"  # the point between a job's first and last output writes
+POINTS_OF = [(c, p) for c in CASES for p in range(POINTS)] + \
+    [(c, BETWEEN) for c in CASES if len(c.outputs) > 1]
+# a tqdm bar (``desc:  40%|####  | 2/5 [``): the job is inside its work, past imports and reading
+BAR = re.compile(r"([^\r\n|]+?):\s+\d+%\|[^|\r\n]*\|\s*(\d+)/(\d+) \[")
 
 
 def finished_work(case: Case, workdir) -> list:
@@ -81,68 +101,133 @@ def finished_work(case: Case, workdir) -> list:
     return []
 
 
-def after_seconds(delay: float) -> Callable[[psutil.Process, int], str]:
-    """Wait until the job has run ``delay`` s (halved on each retry)."""
+class JobLog:
+    """What a job appends to its (append-mode) log file during this run."""
 
-    def wait(job: psutil.Process, attempt: int) -> str:
-        seconds = delay / 2**attempt
-        time.sleep(max(0.0, job.create_time() + seconds - time.time()))
-        return f"{seconds:.2f} s into the job"
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def text(self) -> str:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return ""
+        return data[self.offset if len(data) >= self.offset else 0:].decode(errors="replace")
+
+    def last_bar(self) -> str | None:
+        """The job's latest progress: ``'desc' at k/N``, or None before its first bar."""
+        bars = BAR.findall(self.text())
+        return f"'{bars[-1][0].strip()}' at {bars[-1][1]}/{bars[-1][2]}" if bars else None
+
+
+def running(job: psutil.Process) -> bool:
+    try:
+        return job.status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:  # ended and reaped
+        return False
+
+
+Wait = Callable[[psutil.Process, int], "str | None"]
+
+
+def after_work(log: JobLog, share: float, reference_s: float) -> Wait:
+    """Wait for the job's progress bar, then a ``share`` of its work's time in the reference
+    (halved on each retry); None if the job ended first."""
+
+    def wait(job: psutil.Process, attempt: int) -> str | None:
+        while log.last_bar() is None:
+            if not running(job):
+                return None
+            time.sleep(0.01)
+        startup = time.time() - job.create_time()
+        seconds = share * max(0.2, reference_s - startup) / 2**attempt
+        time.sleep(seconds)
+        return f"{seconds:.2f} s after its progress bar appeared ({startup:.1f} s of start-up)"
 
     return wait
 
 
-def after_files(files: list[Path], count: int) -> Callable[[psutil.Process, int], str]:
+def after_files(files: list[Path], count: int) -> Wait:
     """Wait until ``count`` of ``files`` exist (halved on each retry) or the job has ended."""
 
-    def wait(job: psutil.Process, attempt: int) -> str:
+    def wait(job: psutil.Process, attempt: int) -> str | None:
         target = max(1, count >> attempt)
-        try:
-            while job.status() != psutil.STATUS_ZOMBIE and sum(p.exists() for p in files) < target:
-                time.sleep(0.005)
-        except psutil.NoSuchProcess:  # ended and reaped
-            pass
+        while running(job) and sum(p.exists() for p in files) < target:
+            time.sleep(0.005)
         return f"after {target} of {len(files)} finished files"
 
     return wait
 
 
-def kill_job(workdir: Path, case: Case, wait, made: list[Path]) -> tuple[str, dict]:
-    """Run the case's outputs and SIGKILL its job at ``wait``'s point; the point and what survived.
+def stopped_after_first_output(job: psutil.Process, attempt: int) -> str | None:
+    """Wait until the job stops itself after its first output write (STOP_AFTER_WRITE)."""
+    while running(job):
+        if job.status() == psutil.STATUS_STOPPED:
+            return "stopped right after its first output write"
+        time.sleep(0.005)
+    return None
 
-    A job that ends before its point is run again (outputs removed) at an earlier point.
-    """
+
+def landed(case: Case, workdir: Path, log: JobLog, made: list[Path]) -> str | None:
+    """Evidence that a kill landed inside the job's work, or None: its progress bar or files it
+    finished, and not every output written yet."""
+    written = [o for o in case.outputs if (workdir / o).exists()]
+    if len(written) == len(case.outputs):
+        return None  # the work was over: only the process' exit was left
+    where = f"{len(written)} of {len(case.outputs)} outputs written"
+    if written:
+        return f"{where} ({Path(written[-1]).name} written, {Path(case.outputs[-1]).name} not)"
+    finished = sum(p.exists() for p in made)
+    if made and finished:
+        return f"{where}, {finished} of {len(made)} finished files made by this job"
+    bar = log.last_bar()
+    return f"{where}, progress bar {bar}" if bar else None
+
+
+def kill_job(workdir: Path, case: Case, point, made: list[Path], reference_s: float) -> tuple[str, str, dict]:
+    """Run the case's outputs and SIGKILL its job at ``point``: where, the evidence it landed in
+    the work, and what survived. A job that ends before its point, or a kill not shown to land
+    in the work, is tried again (outputs removed) at an earlier point."""
+    env = {STOP_AFTER_WRITE: case.outputs[0]} if point == BETWEEN else {}
+    attempts = []
     for attempt in range(TRIES):
         for path in [*(workdir / o for o in case.outputs), *made]:
             path.unlink(missing_ok=True)
-        run = start_snakemake(workdir, "--cores", "1", *case.outputs)
+        log = JobLog(workdir / case.log)
+        run = start_snakemake(workdir, "--cores", "1", *case.outputs, env=env)
         job = job_process(run, case.script)
         assert job is not None, f"no job of {case.script} appeared; see {workdir}/run-*.log"
-        point = wait(job, attempt)
+        if point == BETWEEN:
+            wait = stopped_after_first_output
+        elif made:  # a point in the job's progress: after a seeded number of finished files
+            wait = after_files(made, max(1, round(seeded_share(case.name, point) * len(made))))
+        else:  # a point in the work's time
+            wait = after_work(log, seeded_share(case.name, point), reference_s)
+        where = wait(job, attempt)
         try:
-            killed = job.status() != psutil.STATUS_ZOMBIE  # a zombie has already ended
+            killed = where is not None and running(job)
             if killed:
                 job.send_signal(signal.SIGKILL)
         except psutil.NoSuchProcess:
             killed = False
         returncode = run.wait(timeout=300)
+        evidence = landed(case, workdir, log, made) if killed else None
+        attempts.append(f"{where}: {'killed, ' if killed else 'ended first'}{evidence or ''}")
         if killed:
             assert returncode != 0, "Snakemake reported success for a killed job"
-            return point, file_ids(made)
-    pytest.fail(f"{case.script}'s job always ended before its kill point ({point})")
+        if evidence:
+            return where, evidence, file_ids(made)
+    pytest.fail(f"{case.script}'s kill never landed inside its work: {attempts}")
 
 
-@pytest.mark.parametrize("case,point", [(c, p) for c in CASES for p in range(POINTS)], ids=str)
+@pytest.mark.parametrize("case,point", POINTS_OF, ids=str)
 def test_kill_9_inside_a_rule_then_resume(case, point, request, tmp_path, capsys):
     ref = request.getfixturevalue(case.reference)
     server = request.getfixturevalue("llm_server") if case.rule == "propose_backgrounds" else None
     workdir = copy_run(ref.workdir, tmp_path / "run")
     made = finished_work(case, workdir)
-    if made:  # a point in the job's progress: after a seeded number of finished files
-        wait = after_files(made, max(1, round(seeded_share(case.name, point) * len(made))))
-    else:  # a point in time: a seeded share of the job's duration in the reference
-        wait = after_seconds(seeded_share(case.name, point) * ref.durations[case.rule])
-    where, survived = kill_job(workdir, case, wait, made)
+    where, evidence, survived = kill_job(workdir, case, point, made, ref.durations[case.rule])
 
     # nothing half-written is trusted: an output that exists is marked for re-running
     incomplete = incomplete_outputs(workdir)
@@ -160,4 +245,5 @@ def test_kill_9_inside_a_rule_then_resume(case, point, request, tmp_path, capsys
     with capsys.disabled():
         print(f"\n[fault kill-9] {case.name} point {point}: killed {where} "
               f"(reference {ref.durations[case.rule]:.1f} s); kept {len(survived)} of {len(made)} "
-              f"finished files; {len(temporary_files(workdir))} temporary files or claims left; identical")
+              f"finished files; {len(temporary_files(workdir))} temporary files or claims left; "
+              f"identical; landed: {evidence}")
