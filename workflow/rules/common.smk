@@ -47,8 +47,11 @@ def get_model_entry(wildcards):
 
 
 def get_dataset_entry(wildcards):
-    """The config entry of one data set, as a plain dict (tracked by params)."""
-    return dict(config["datasets"][wildcards.dataset])
+    """The config entry of one data set without its ``prepare`` section, as a plain dict (tracked by params).
+
+    How a tree was prepared (chunk size, archive paths) does not change the index built from it.
+    """
+    return {k: v for k, v in config["datasets"][wildcards.dataset].items() if k != "prepare"}
 
 
 def get_model_weights(wildcards):

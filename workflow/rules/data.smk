@@ -2,11 +2,14 @@
 
 
 rule prepare_data:
+    input:
+        prepared=get_prepared,
     output:
         index="results/{dataset}/data/index.parquet",
         classes="results/{dataset}/data/classes.json",
     params:
         dataset=get_dataset_entry,
+        manifest_check=get_manifest_check,
     log:
         "logs/{dataset}/prepare_data.log",
     benchmark:

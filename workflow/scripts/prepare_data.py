@@ -4,4 +4,5 @@ from clipmend.data.steps import prepare_data
 from clipmend.logs import to_file
 
 to_file(snakemake.log[0])
-prepare_data(snakemake.output.index, snakemake.output.classes, snakemake.params.dataset)
+prepare_data(snakemake.output.index, snakemake.output.classes, snakemake.params.dataset,
+             snakemake.params.manifest_check)
