@@ -133,8 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     hours = (per_k["verify (MD5 of the archives)"] * (IMAGENET_TRAIN + IMAGENET_VAL)
              + per_k["train: index + unpack"] * IMAGENET_TRAIN + per_k["val: devkit labels + unpack"] * IMAGENET_VAL
              + per_k["manifest (merge)"] * (IMAGENET_TRAIN + IMAGENET_VAL)) / 1e3 / 3600
+    quick_min = t_quick / len(entries) * (IMAGENET_TRAIN + IMAGENET_VAL) / 60
     print(f"projected ImageNet-1k ({IMAGENET_TRAIN:,} train + {IMAGENET_VAL:,} val), one job at a time: "
-          f"{hours:.2f} h (quick check of the tree: {t_quick / len(entries) * (IMAGENET_TRAIN + IMAGENET_VAL) / 60:.1f} min)")
+          f"{hours:.2f} h (quick check of the tree: {quick_min:.1f} min)")
 
 
 if __name__ == "__main__":

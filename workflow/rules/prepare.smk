@@ -108,9 +108,19 @@ def get_manifest_check(wildcards):
     return str(prepare.get("check", "quick")) if prepare else "none"
 
 
+def get_prepare_targets(wildcards):
+    """Every prepared data set's summary; none configured is an error, not a silent no-op."""
+    if not PREPARED:
+        raise WorkflowError(
+            "prepare: no data set has a prepare: section; set datasets.<name>.prepare.archives "
+            "(config/README.md, 'Preparing a data set from its archives')"
+        )
+    return expand("results/prepare/{dataset}/prepared.json", dataset=PREPARED)
+
+
 rule prepare:
     input:
-        expand("results/prepare/{dataset}/prepared.json", dataset=PREPARED),
+        get_prepare_targets,
 
 
 rule prepare_verify:
@@ -129,6 +139,8 @@ rule prepare_verify:
     resources:
         mem_mb=1000,
         runtime=lambda wc, attempt: 60 * attempt,
+    conda:
+        "../../envs/clipmend.yaml"
     script:
         "../scripts/prepare_verify.py"
 
@@ -145,6 +157,8 @@ checkpoint prepare_imagenet_index:
     resources:
         mem_mb=1000,
         runtime=lambda wc, attempt: 10 * attempt,
+    conda:
+        "../../envs/clipmend.yaml"
     script:
         "../scripts/prepare_imagenet_index.py"
 
@@ -166,6 +180,8 @@ rule prepare_imagenet_train:
     resources:
         mem_mb=2000,
         runtime=lambda wc, attempt: 120 * attempt,
+    conda:
+        "../../envs/clipmend.yaml"
     script:
         "../scripts/prepare_imagenet_train.py"
 
@@ -185,6 +201,8 @@ rule prepare_imagenet_val:
     resources:
         mem_mb=2000,
         runtime=lambda wc, attempt: 120 * attempt,
+    conda:
+        "../../envs/clipmend.yaml"
     script:
         "../scripts/prepare_imagenet_val.py"
 
@@ -205,6 +223,8 @@ rule prepare_unpack:
     resources:
         mem_mb=2000,
         runtime=lambda wc, attempt: 60 * attempt,
+    conda:
+        "../../envs/clipmend.yaml"
     script:
         "../scripts/prepare_unpack.py"
 
@@ -221,5 +241,7 @@ rule prepare_manifest:
     resources:
         mem_mb=2000,
         runtime=lambda wc, attempt: 30 * attempt,
+    conda:
+        "../../envs/clipmend.yaml"
     script:
         "../scripts/prepare_manifest.py"

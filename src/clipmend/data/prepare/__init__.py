@@ -50,7 +50,7 @@ def check_prepare_config(name: str, kind: str, prepare: Mapping[str, Any]) -> No
         if need == "train" and len(missing) == len(keys):
             continue  # ImageNet without train: the loader warns that no train split exists
         if missing:
-            alt = f" (or val_dir and val_solution)" if kind == "imagenet" and need == "val" else ""
+            alt = " (or val_dir and val_solution)" if kind == "imagenet" and need == "val" else ""
             raise ValueError(f"datasets.{name}.prepare.archives lacks {missing}{alt}; "
                              f"kind {kind} needs {list(keys)}")
 
