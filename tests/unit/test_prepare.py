@@ -199,3 +199,36 @@ def test_prepare_data_checks_the_manifest_before_indexing(imagenet, tmp_path):
     with pytest.raises(ValueError, match=r"val/n\d+/ILSVRC2012_val_00000001.JPEG \(size 2"):
         prepare_data(index, tmp_path / "data" / "classes.json", dataset, "quick")
     assert not index.exists()
+
+
+def test_archive_is_fetched_only_from_a_given_url(tmp_path):
+    import functools
+    import http.server
+    import json
+    import threading
+
+    from clipmend.data.prepare.steps import verify
+
+    served = tmp_path / "served"
+    served.mkdir()
+    tarball = archives.cifar(served / "c.tar.gz", "cifar10")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    target = tmp_path / "archives" / "cifar-10-python.tar.gz"
+    stamp = tmp_path / "stamp.json"
+    try:
+        with pytest.raises(FileNotFoundError, match="does not exist"):  # no URL: nothing is fetched
+            verify(str(target), "cifar10", "archive", {}, stamp)
+        pinned = hashlib.md5(tarball.read_bytes()).hexdigest()
+        verify(str(target), "cifar10", "archive", {"urls": {"archive": f"{base}/c.tar.gz"},
+                                                   "checksums": {"archive": pinned}}, stamp)
+        assert target.read_bytes() == tarball.read_bytes()
+        assert json.loads(stamp.read_text())["md5"] == pinned
+        missing = tmp_path / "archives" / "other.tar.gz"
+        with pytest.raises(OSError, match=r"download of .*/gone.tar.gz to .*other.tar.gz failed: HTTP Error 404"):
+            verify(str(missing), "cifar10", "archive", {"urls": {"archive": f"{base}/gone.tar.gz"}}, stamp)
+        assert sorted(p.name for p in target.parent.iterdir()) == [target.name]  # no .part left
+    finally:
+        server.shutdown()
