@@ -50,6 +50,33 @@ def verify(path: str, kind: str, key: str, prepare: Mapping[str, Any], stamp: st
     write_json(verify_archive(path, kind, key, pinned, bool(prepare.get("verify", True))), stamp)
 
 
+def imagenet_index(archive: str, members_out: str | Path) -> None:
+    """Index ``ILSVRC2012_img_train.tar``'s class tars (the chunks' work list)."""
+    from clipmend.data.prepare.imagenet import index_train, write_members
+
+    write_members(index_train(archive), members_out)
+
+
+def imagenet_train(archive: str, members: str | Path, chunk: int, chunk_size: int, root: str,
+                   part: str | Path) -> None:
+    """Unpack chunk ``chunk`` of the train classes into ``root/train/<wnid>/``; write its manifest part."""
+    from clipmend.data.prepare.imagenet import chunk_of, read_members, unpack_train
+
+    classes = chunk_of(read_members(members), int(chunk), int(chunk_size))
+    write_entries(part, unpack_train(archive, classes, root))
+
+
+def imagenet_val(source: Mapping[str, str], root: str, part: str | Path) -> None:
+    """ImageNet's val images into ``root/val/<wnid>/`` from ``source``: archive + devkit, or val_dir + val_solution."""
+    from clipmend.data.prepare.imagenet import unpack_val, unpack_val_flat
+
+    if "val_dir" in source:
+        entries = unpack_val_flat(source["val_dir"], source["val_solution"], root)
+    else:
+        entries = unpack_val(source["archive"], source["devkit"], root)
+    write_entries(part, entries)
+
+
 def unpack(kind: str, archive: str, root: str, part: str | Path) -> None:
     """Unpack a one-archive kind (CIFAR, Waterbirds) into ``root``; write its manifest part."""
     if kind == "waterbirds":
