@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from clipmend.data.prepare.manifest import check_tree
@@ -23,7 +24,7 @@ from tests.workflow_utils import REPO, SNAKEMAKE, snakemake, tiny_config, write_
 pytestmark = pytest.mark.workflow
 pytest.importorskip("scipy")
 
-WNIDS = [f"n0{1440764 + i:07d}" for i in range(5)]
+WNIDS = ["n01440764", "n01443537", "n01484850", "n01491361", "n01494475"]  # ImageNet-1k's first five
 
 
 def md5(path: Path) -> str:
@@ -33,7 +34,9 @@ def md5(path: Path) -> str:
 def imagenet_entry(arch: dict, chunk_size: int) -> dict:
     """A data set entry preparing ``arch``'s ImageNet archives into data/imagenet."""
     keys = ("train", "val", "devkit")
-    return {"kind": "imagenet", "options": {"root": "data/imagenet"},
+    options = {"root": "data/imagenet", "train_per_class": None, "debug_size": 5, "test_size": 5,
+               "on_bad_image": "error"}
+    return {"kind": "imagenet", "options": options,
             "prepare": {"archives": {k: str(arch[k]) for k in keys},
                         "checksums": {k: md5(arch[k]) for k in keys}, "chunk_size": chunk_size}}
 
@@ -53,6 +56,8 @@ def test_prepare_target_builds_every_tree(tmp_path):
     work = tmp_path / "run"
     work.mkdir()
     write_config(work, config)
+    plan = snakemake(work, "-n", "results/imagenet/data/index.parquet")  # all_models' first step
+    assert plan.returncode == 0 and "prepare_imagenet_index" in plan.stdout, plan.stderr[-2000:]
     run = snakemake(work, "--cores", "2", "prepare")
     assert run.returncode == 0, run.stderr[-3000:]
     assert sorted(p.name for p in (work / "results/prepare/imagenet/train").iterdir()) == \
@@ -66,6 +71,19 @@ def test_prepare_target_builds_every_tree(tmp_path):
     assert check_tree(work / "data/waterbirds_v1.0", "full") == 17
     again = snakemake(work, "-n", "prepare")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+    # prepare_data indexes the prepared tree; after an image is cut short it stops, naming it
+    index = snakemake(work, "--cores", "1", "results/imagenet/data/index.parquet")
+    assert index.returncode == 0, index.stderr[-3000:]
+    frame = pd.read_parquet(work / "results/imagenet/data/index.parquet")
+    assert frame["split"].value_counts().to_dict() == {"train": 10, "val": 5, "test": 5}
+    val = frame[frame["split"] != "train"]
+    assert {Path(p).name: WNIDS[label] for p, label in zip(val["image"], val["label"])} == arch["labels"]
+    image = root / "train" / WNIDS[0] / f"{WNIDS[0]}_1.JPEG"
+    image.write_bytes(image.read_bytes()[:50])
+    stopped = snakemake(work, "--cores", "1", "--forcerun", "prepare_data", "results/imagenet/data/index.parquet")
+    assert stopped.returncode != 0
+    assert f"train/{WNIDS[0]}/{WNIDS[0]}_1.JPEG (size 50" in (work / "logs/imagenet/prepare_data.log").read_text()
 
     # an archive that is not the pinned one stops its verify job with both checksums named
     config["datasets"]["cifar10"]["prepare"]["checksums"]["archive"] = "0" * 32
