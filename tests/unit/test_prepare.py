@@ -195,9 +195,9 @@ def test_prepare_data_checks_the_manifest_before_indexing(imagenet, tmp_path):
     prepare_imagenet(imagenet, root)
     (root / f"val/{imagenet['labels'][archives.val_name(1)]}/{archives.val_name(1)}").write_bytes(b"\xff\xd8")
     index = tmp_path / "data" / "index.parquet"
-    dataset = {"kind": "imagenet", "options": {"root": str(root)}}
+    dataset = {"kind": "imagenet", "options": {"root": str(root)}, "manifest_check": "quick"}
     with pytest.raises(ValueError, match=r"val/n\d+/ILSVRC2012_val_00000001.JPEG \(size 2"):
-        prepare_data(index, tmp_path / "data" / "classes.json", dataset, "quick")
+        prepare_data(index, tmp_path / "data" / "classes.json", dataset)
     assert not index.exists()
 
 

@@ -47,11 +47,17 @@ def get_model_entry(wildcards):
 
 
 def get_dataset_entry(wildcards):
-    """The config entry of one data set without its ``prepare`` section, as a plain dict (tracked by params).
+    """The config entry of one data set, as a plain dict (tracked by params).
 
-    How a tree was prepared (chunk size, archive paths) does not change the index built from it.
+    Of a ``prepare`` section only its ``check`` (``manifest_check``) is kept: how a tree was
+    prepared (archive paths, chunk size) does not change the index built from it, and a data
+    set without one has the same params as before preparation existed (nothing re-runs).
     """
-    return {k: v for k, v in config["datasets"][wildcards.dataset].items() if k != "prepare"}
+    entry = dict(config["datasets"][wildcards.dataset])
+    prepare = entry.pop("prepare", None)
+    if prepare:
+        entry["manifest_check"] = str(prepare.get("check", "quick"))
+    return entry
 
 
 def get_model_weights(wildcards):

@@ -9,7 +9,6 @@ rule prepare_data:
         classes="results/{dataset}/data/classes.json",
     params:
         dataset=get_dataset_entry,
-        manifest_check=get_manifest_check,
     log:
         "logs/{dataset}/prepare_data.log",
     benchmark:

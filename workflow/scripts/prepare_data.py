@@ -4,5 +4,4 @@ from clipmend.data.steps import prepare_data
 from clipmend.logs import to_file
 
 to_file(snakemake.log[0])
-prepare_data(snakemake.output.index, snakemake.output.classes, snakemake.params.dataset,
-             snakemake.params.manifest_check)
+prepare_data(snakemake.output.index, snakemake.output.classes, snakemake.params.dataset)

@@ -13,14 +13,14 @@ from clipmend.io import write_json, write_parquet
 log = logging.getLogger(__name__)
 
 
-def prepare_data(
-    index_out: str | Path, classes_out: str | Path, dataset: Mapping[str, Any], manifest_check: str = "none"
-) -> None:
+def prepare_data(index_out: str | Path, classes_out: str | Path, dataset: Mapping[str, Any]) -> None:
     """Build the data set of config entry ``dataset`` (kind, options) next to ``index_out``.
 
-    ``manifest_check`` (quick, full, none): first check a tree made by ``snakemake prepare``
-    against its manifest, so a truncated or edited image stops the build here.
+    ``dataset["manifest_check"]`` (quick, full, none; set for a tree made by ``snakemake
+    prepare``): first check the tree against its manifest, so a truncated or edited image
+    stops the build here.
     """
+    manifest_check = dataset.get("manifest_check", "none")
     if manifest_check != "none":
         from clipmend.data.prepare.manifest import check_tree
 

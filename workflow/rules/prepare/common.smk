@@ -91,12 +91,6 @@ def get_prepared(wildcards):
     return []
 
 
-def get_manifest_check(wildcards):
-    """How ``prepare_data`` checks a prepared tree against its manifest (none without a prepare section)."""
-    prepare = config["datasets"][wildcards.dataset].get("prepare")
-    return str(prepare.get("check", "quick")) if prepare else "none"
-
-
 def get_prepare_targets(wildcards):
     """Every prepared data set's summary; none configured is an error, not a silent no-op."""
     if not PREPARED:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from clipmend.data.prepare.manifest import Entry
-from clipmend.data.prepare.tree import Folder, commit_file, file_done, read_entries
+from clipmend.data.prepare.manifest import Entry, read_entries
+from clipmend.data.prepare.tree import FRAGMENTS, Folder, commit_file, file_done
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def unpack_grouped(archive: str | Path, root: str | Path, strip: str = "") -> li
                 parts = name.split("/")
                 if len(parts) == 1:
                     if file_done(root, name):
-                        entries.extend(read_entries(root / ".manifest" / f"{name}.tsv"))
+                        entries.extend(read_entries(root / FRAGMENTS / f"{name}.tsv"))
                     else:
                         entries.extend(commit_file(root, name, tar.extractfile(member).read()))
                     continue

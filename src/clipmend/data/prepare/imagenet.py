@@ -35,6 +35,7 @@ from clipmend.data.prepare.archives import (
 )
 from clipmend.data.prepare.manifest import Entry, read_entries
 from clipmend.data.prepare.tree import Folder
+from clipmend.io import write_with
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,6 @@ def index_members(archive: str | Path) -> list[tuple[str, int, int]]:
 
 def write_members(members: Iterable[tuple[str, int, int]], path: str | Path) -> None:
     """Save an archive index as a TSV (name, offset, size)."""
-    from clipmend.io import write_with
 
     def write(tmp: Path) -> None:
         with tmp.open("w", newline="") as f:

@@ -112,11 +112,6 @@ def file_done(root: str | Path, name: str) -> bool:
     return fragment.is_file() and not differences(root, read_entries(fragment))
 
 
-def done_entries(folder: Folder) -> list[Entry]:
-    """The entries of a folder prepared earlier (from its fragment)."""
-    return read_entries(folder.fragment)
-
-
 def clean_partial(root: str | Path) -> None:
     """Remove the staging area once every folder is in place."""
     shutil.rmtree(Path(root) / PARTIAL, ignore_errors=True)
