@@ -124,9 +124,12 @@ def test_kill_9_mid_unpack_then_resume(tmp_path):
     deadline = time.monotonic() + 300
     while run.poll() is None and time.monotonic() < deadline:
         done = os.listdir(root / "train") if (root / "train").is_dir() else []
-        if len(done) >= 3 and staged_files(root):
+        staged = staged_files(root)
+        if len(done) >= 3 and staged:
             os.killpg(run.pid, signal.SIGKILL)  # Snakemake and its job, at once
             done_at_kill = sorted(done)
+            print(f"killed with {len(done)} of {len(wnids)} classes in place, {len(staged)} files of "
+                  f"{staged[0].parent.name} staged")
             break
         time.sleep(0.005)
     run.wait(timeout=60)
