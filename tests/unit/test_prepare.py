@@ -16,8 +16,6 @@ from clipmend.data.prepare.manifest import MANIFEST, check_tree, write_entries
 from clipmend.data.prepare.steps import finish, unpack
 from tests import archives
 
-pytest.importorskip("scipy")
-
 WNIDS = ["n01440764", "n01443537", "n01484850", "n01491361"]
 
 

@@ -22,7 +22,6 @@ from tests import archives
 from tests.workflow_utils import REPO, SNAKEMAKE, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.workflow
-pytest.importorskip("scipy")
 
 WNIDS = ["n01440764", "n01443537", "n01484850", "n01491361", "n01494475"]  # ImageNet-1k's first five
 
