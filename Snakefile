@@ -1,6 +1,7 @@
 """clipmend: find and fix spurious-correlation failures of image classifiers.
 
-Targets: ``all_models`` (every configured model and data set, the default), ``spurious``
+Targets: ``prepare`` (the data sets' trees from their archives, for data sets with a
+``prepare:`` section; ``all_models`` prepares them too), ``all_models`` (every configured model and data set, the default), ``spurious``
 (the second paper: detection, CLIP fine-tuning, both papers on the same groups) and
 ``paper`` (the first paper's analyses, plus ``spurious``).
 """
@@ -19,6 +20,7 @@ if not workflow.overwrite_configfiles:
 
 include: "workflow/rules/config.smk"
 include: "workflow/rules/common.smk"
+include: "workflow/rules/prepare.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/backgrounds.smk"

@@ -19,6 +19,12 @@ from typing import Any
 
 # each step of the workflow (its Snakemake rule's name) and the function that runs it
 STEPS = {
+    "prepare_verify": "clipmend.data.prepare.steps:verify",
+    "prepare_imagenet_index": "clipmend.data.prepare.steps:imagenet_index",
+    "prepare_imagenet_train": "clipmend.data.prepare.steps:imagenet_train",
+    "prepare_imagenet_val": "clipmend.data.prepare.steps:imagenet_val",
+    "prepare_unpack": "clipmend.data.prepare.steps:unpack",
+    "prepare_manifest": "clipmend.data.prepare.steps:finish",
     "prepare_data": "clipmend.data.steps:prepare_data",
     "train_backbone": "clipmend.models.steps:train_backbone",
     "train_clip": "clipmend.demo.steps:train_clip",

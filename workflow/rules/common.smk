@@ -47,8 +47,17 @@ def get_model_entry(wildcards):
 
 
 def get_dataset_entry(wildcards):
-    """The config entry of one data set, as a plain dict (tracked by params)."""
-    return dict(config["datasets"][wildcards.dataset])
+    """The config entry of one data set, as a plain dict (tracked by params).
+
+    Of a ``prepare`` section only its ``check`` (``manifest_check``) is kept: how a tree was
+    prepared (archive paths, chunk size) does not change the index built from it, and a data
+    set without one has the same params as before preparation existed (nothing re-runs).
+    """
+    entry = dict(config["datasets"][wildcards.dataset])
+    prepare = entry.pop("prepare", None)
+    if prepare:
+        entry["manifest_check"] = str(prepare.get("check", "quick"))
+    return entry
 
 
 def get_model_weights(wildcards):

@@ -2,6 +2,8 @@
 
 
 rule prepare_data:
+    input:
+        prepared=get_prepared,
     output:
         index="results/{dataset}/data/index.parquet",
         classes="results/{dataset}/data/classes.json",
