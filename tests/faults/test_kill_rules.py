@@ -17,6 +17,7 @@ answers only the requests that had no cached answer."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import time
@@ -102,18 +103,26 @@ def finished_work(case: Case, workdir) -> list:
 
 
 class JobLog:
-    """What a job appends to its (append-mode) log file during this run."""
+    """What a job appends to its (append-mode) log file during this run; Snakemake may also
+    delete the old log first, and the job start a new one."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.offset = path.stat().st_size if path.exists() else 0
+        try:
+            stat = path.stat()
+            self.start = (stat.st_ino, stat.st_size)
+        except FileNotFoundError:
+            self.start = (None, 0)
 
     def text(self) -> str:
         try:
-            data = self.path.read_bytes()
+            with self.path.open("rb") as f:
+                inode = os.fstat(f.fileno()).st_ino
+                data = f.read()
         except FileNotFoundError:
             return ""
-        return data[self.offset if len(data) >= self.offset else 0:].decode(errors="replace")
+        old_inode, offset = self.start
+        return data[offset if inode == old_inode else 0:].decode(errors="replace")
 
     def last_bar(self) -> str | None:
         """The job's latest progress: ``'desc' at k/N``, or None before its first bar."""
@@ -205,6 +214,8 @@ def kill_job(workdir: Path, case: Case, point, made: list[Path], reference_s: fl
         else:  # a point in the work's time
             wait = after_work(log, seeded_share(case.name, point), reference_s)
         where = wait(job, attempt)
+        # the evidence is taken at the kill: Snakemake deletes a failed job's outputs after it
+        evidence = landed(case, workdir, log, made) if where is not None else None
         try:
             killed = where is not None and running(job)
             if killed:
@@ -212,7 +223,7 @@ def kill_job(workdir: Path, case: Case, point, made: list[Path], reference_s: fl
         except psutil.NoSuchProcess:
             killed = False
         returncode = run.wait(timeout=300)
-        evidence = landed(case, workdir, log, made) if killed else None
+        evidence = evidence if killed else None
         attempts.append(f"{where}: {'killed, ' if killed else 'ended first'}{evidence or ''}")
         if killed:
             assert returncode != 0, "Snakemake reported success for a killed job"
