@@ -31,6 +31,49 @@ def cost_runtime(rule, floor):
 
     return runtime
 
+def shard_names(dataset, rule):
+    """The shard jobs of one set of generation ``rule`` (``I``of``N``): N from clipmend.cost.
+
+    Each shard is a contiguous class range sized so that the rule's first (unshared) job
+    fits ``cluster.max_job_hours``; one shard means the rule generates its set itself.
+    """
+    shards = _shard_counts.get((dataset, rule))
+    if shards is None:
+        shards = _shard_counts[dataset, rule] = cost.generation_shards(config, dataset, rule)
+    return [f"{i}of{shards}" for i in range(shards)]
+
+
+_shard_counts = {}
+
+
+def get_shard_parts(rule, path):
+    """Input function: the shard manifests (``path`` with ``{shard}``) a sharded set is merged
+    from, in shard order; none when the set is one job."""
+
+    def parts(wildcards):
+        shards = shard_names(wildcards.dataset, rule)
+        if len(shards) == 1:
+            return []
+        return expand(path, **wildcards, shard=shards)
+
+    return parts
+
+
+def generation_gpus(rule):
+    """``resources: gpu`` of a generation rule: 1 when it generates, 0 when it merges its shards."""
+
+    def gpu(wildcards):
+        return int(len(shard_names(wildcards.dataset, rule)) == 1)
+
+    return gpu
+
+
+def get_shard(wildcards):
+    """``(i, n)`` of a shard job, from its ``{shard}`` wildcard ``IofN``."""
+    index, shards = wildcards.shard.split("of")
+    return [int(index), int(shards)]
+
+
 DATASETS = list(config["datasets"])
 MODELS = list(config["models"])
 GENERATED_SETS = ["individual", "random"]
@@ -39,6 +82,7 @@ GENERATED_SETS = ["individual", "random"]
 wildcard_constraints:
     dataset="|".join(map(re.escape, DATASETS)),
     model="|".join(map(re.escape, MODELS)),
+    shard=r"\d+of\d+",
 
 
 def get_model_entry(wildcards):
