@@ -45,7 +45,7 @@ def _generator(generator: Mapping[str, Any], run: RunSettings, threads: int | No
 
         torch.set_num_threads(threads)
     return create_generator(generator["backend"], run.device, run.generation_batch_size,
-                            **generator.get("options", {}))
+                            run.generator_options(), **generator.get("options", {}))
 
 
 def _in_shard(requests: list[ImageRequest], classes: int, shard: Sequence[int] | None) -> list[ImageRequest]:
