@@ -297,8 +297,8 @@ def head_job(rule: str, config: dict, dataset: str, model: str,
     epochs = int(config["head"]["epochs"])
     if rule == "debug_heads":  # baseline (λ = 0), random, individual
         gen_rows, sets = [0.0, per_set, per_set], 2
-    elif rule == "collective_heads":  # one head per generated set
-        gen_rows, sets = [per_set] * sources, sources
+    elif rule == "collective_heads":  # one head per generated set, the sets streamed one at a time
+        gen_rows, sets = [per_set] * sources, 1
     elif rule == "lambda_sweep":  # one set, one head per λ
         gen_rows, sets = [per_set if lam > 0 else 0.0 for lam in config["paper"]["lambdas"]], 1
     else:  # one head per k, each on the first k backgrounds of the one set

@@ -52,12 +52,12 @@ def test_generator_run_settings_keep_the_images_and_their_keys(tiny_model, one_t
     for run_options in ({"attention": "eager"}, {"channels_last": True}):
         other = _make(tiny_model, run_options)
         assert other.identity() == default.identity(), run_options
-        assert [image_key(other.identity(), r) for r in requests] == [image_key(default.identity(), r) for r in requests]
+        keys = [(image_key(other.identity(), r), image_key(default.identity(), r)) for r in requests]
+        assert all(mine == theirs for mine, theirs in keys)
         assert np.abs(_pixels(other, requests) - reference).max() <= 2, run_options
-    processors = {type(p).__name__ for p in _make(tiny_model, {"attention": "eager"}).load().unet.attn_processors.values()}
-    assert processors == {"AttnProcessor"}
-    processors = {type(p).__name__ for p in default.load().unet.attn_processors.values()}
-    assert processors == {"AttnProcessor2_0"}
+    eager = _make(tiny_model, {"attention": "eager"})
+    for generator, kind in ((eager, "AttnProcessor"), (default, "AttnProcessor2_0")):
+        assert {type(p).__name__ for p in generator.load().unet.attn_processors.values()} == {kind}
 
 
 def test_the_fast_setting_is_a_new_image_key_and_a_multistep_solver(tiny_model):
@@ -79,7 +79,8 @@ def test_bad_run_settings_are_named(tiny_model):
 
 
 def test_the_fast_config_departs_from_the_paper_config_in_the_sampler_only():
-    paper, fast = (yaml.safe_load((REPO / "config" / name).read_text()) for name in ("imagenet.yaml", "imagenet_fast.yaml"))
+    paper, fast = (yaml.safe_load((REPO / "config" / name).read_text())
+                   for name in ("imagenet.yaml", "imagenet_fast.yaml"))
     assert paper["generator"]["options"]["scheduler"] is None and paper["generator"]["options"]["steps"] == 50
     assert fast["generator"]["options"].pop("scheduler") == "DPMSolverMultistepScheduler"
     assert fast["generator"]["options"].pop("steps") == 25

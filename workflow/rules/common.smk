@@ -193,3 +193,14 @@ def get_head_mem_mb(wildcards, input, attempt):
     settings = run_settings.RunSettings.from_config(config)
     features_mb = sum(_path_mb(p) for p in input)
     return cost.head_job_mem_mb(features_mb, settings.device, settings.host_memory_gb, attempt)
+
+
+def get_collective_mem_mb(wildcards, input, attempt):
+    """Host memory (MB) of collective_heads: as ``get_head_mem_mb``, but its generated sets
+    stream one at a time, so the original features and the largest set count, not all sets."""
+    import os
+
+    settings = run_settings.RunSettings.from_config(config)
+    sets = [input.own] + [e.path for e in os.scandir(input.cross) if e.name.endswith(".parquet")]
+    features_mb = _path_mb(input.features) + max(_path_mb(p) for p in sets)
+    return cost.head_job_mem_mb(features_mb, settings.device, settings.host_memory_gb, attempt)

@@ -122,8 +122,8 @@ rule collective_heads:
     benchmark:
         "benchmarks/runs/{dataset}/{model}/collective_heads.tsv"
     resources:
-        gpu=1,  # heads train on the run's device, chunked to the memory budget
-        mem_mb=get_head_mem_mb,  # features as read + the planner's host share (common.smk)
+        gpu=1,  # one set at a time: heads train and predict on the run's device
+        mem_mb=get_collective_mem_mb,  # features + the largest set (streamed), common.smk
         runtime=cost_runtime("collective_heads", 30),
     conda:
         "../../../envs/clipmend.yaml"
