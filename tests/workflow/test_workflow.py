@@ -116,8 +116,8 @@ def test_run_settings_rerun_nothing(run):
     original = yaml.safe_load((run / "config.yaml").read_text())  # the config of the last full run
     config = copy.deepcopy(original)
     config.update(device="cpu", memory={"device_gb": 3, "host_gb": 2})
-    config["features"]["batch_size"] = 7
-    config["generator"]["batch_size"] = 3
+    config["features"].update(batch_size=7, dtype="bfloat16", channels_last=True, compile=True)
+    config["generator"].update(batch_size=3, attention="eager", channels_last=True, compile=True)
     write_config(run, config)
     result = snakemake(run, "-n", "all_models")
     write_config(run, original)
