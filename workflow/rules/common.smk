@@ -31,6 +31,10 @@ def cost_runtime(rule, floor):
 
     return runtime
 
+
+_shard_counts = {}  # (dataset, rule) -> shard count, computed once per parse
+
+
 def shard_names(dataset, rule):
     """The shard jobs of one set of generation ``rule`` (``I``of``N``): N from clipmend.cost.
 
@@ -41,9 +45,6 @@ def shard_names(dataset, rule):
     if shards is None:
         shards = _shard_counts[dataset, rule] = cost.generation_shards(config, dataset, rule)
     return [f"{i}of{shards}" for i in range(shards)]
-
-
-_shard_counts = {}
 
 
 def get_shard_parts(rule, path):
