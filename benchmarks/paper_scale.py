@@ -195,7 +195,9 @@ def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -
             else:
                 # collective sets draw on the backgrounds the individual sets already cover
                 hours = cost.job_hours(rule, config, dataset, model, threads, fill, cpu, gpu,
-                                       first and rule != "generate_collective")
+                                       first and not rule.startswith("generate_collective"))
+                makes = rule == "generate_images_shard" or (  # the rule whose jobs generate
+                    rule == "generate_images" and cost.generation_shards(config, dataset, gpu=gpu) == 1)
                 peak = cost.job_memory_gb(rule, config, dataset, model, threads, fill)
                 sizes = cost.dataset_sizes(config["datasets"][dataset])
                 unit, units = {
@@ -209,16 +211,18 @@ def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -
                     "assign_backgrounds": ("text prompts", sizes["classes"]
                                            * cost.backgrounds_per_class(config)),
                     "generate_images": ("new images", (gen.get("individual_union", 0)
-                                                       + gen.get("random_union", 0)) if first else 0),
+                                                       + gen.get("random_union", 0)) if first and makes else 0),
                     "generate_collective": ("new images", 0),
+                    "generate_images_shard": ("new images", (gen.get("individual_union", 0)
+                                                             + gen.get("random_union", 0)) if first else 0),
+                    "generate_collective_shard": ("new images", 0),
                     "generated_features": ("images", 2 * gen.get("per_set", 0)),
                     "cross_features": ("images", max(0.0, gen.get("individual_union", 0)
                                                      - gen.get("per_set", 0))),
                 }.get(rule, ("-", 0))
                 row["unit"], row["units"] = unit, row["units"] + units
-                if rule == "generate_images" and first:  # every distinct image, once
+                if makes and first:  # every distinct image, once
                     total = units * cost.sd_seconds(1, config, gpu) / 3600
-                    hours = cost.sd_seconds(2 * gen["per_set"], config, gpu) / 3600
                     row["gpu_h"] += total - hours  # the rest is spread over later jobs
                 first = False
             if row["where"] == "gpu":

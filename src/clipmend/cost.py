@@ -231,7 +231,7 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
         texts = sizes["classes"] * backgrounds_per_class(config)
         return (BASE_GB * GB + _model_bytes(mparams) + 6.0 * sizes["debug"] * dim
                 + 8.0 * texts * dim) / GB
-    if rule in ("generate_images", "generate_collective"):
+    if rule.removesuffix("_shard") in ("generate_images", "generate_collective"):
         gen = generation(config, dataset, fill)
         pipeline = SD_HOST_GB if config["generator"].get("backend") == "diffusers" else 0.5
         return (gpu_base + pipeline * GB + 2 * gen["per_set"] * 1000.0) / GB
@@ -297,8 +297,8 @@ def head_job(rule: str, config: dict, dataset: str, model: str,
     epochs = int(config["head"]["epochs"])
     if rule == "debug_heads":  # baseline (λ = 0), random, individual
         gen_rows, sets = [0.0, per_set, per_set], 2
-    elif rule == "collective_heads":  # one head per generated set
-        gen_rows, sets = [per_set] * sources, sources
+    elif rule == "collective_heads":  # one head per generated set, the sets streamed one at a time
+        gen_rows, sets = [per_set] * sources, 1
     elif rule == "lambda_sweep":  # one set, one head per λ
         gen_rows, sets = [per_set if lam > 0 else 0.0 for lam in config["paper"]["lambdas"]], 1
     else:  # one head per k, each on the first k backgrounds of the one set
@@ -345,11 +345,8 @@ def job_hours(rule: str, config: dict[str, Any], dataset: str, model: str | None
     if rule == "cross_features":
         todo = max(0.0, gen["individual_union"] - gen["per_set"])
         return forward_seconds(config, config["models"][model], todo, "png", threads, cpu, gpu) / 3600
-    if rule == "generate_images":  # the first job generates its sets; later ones reuse
-        images = 2 * gen["per_set"] if first else 0.0
-        return sd_seconds(images, config, gpu) / 3600
-    if rule == "generate_collective":
-        return sd_seconds(gen["per_set"] if first else 0.0, config, gpu) / 3600
+    if rule.removesuffix("_shard") in GENERATION_RULES:  # the first job generates; later ones reuse
+        return generation_job_hours(rule, config, dataset, fill, gpu, first)
     if rule == "collect_failures":  # a baseline head trains on the GPU (clipmend.debugging.heads)
         if has_own_head(config["models"][model], entry):
             return 0.02
@@ -382,3 +379,55 @@ def head_job_mem_mb(features_mb: float, device: str, host_gb: float, attempt: in
         share = min(host_gb * 1000, 2 * features_mb + 512)
     return int((base + 1000 + 3 * features_mb + share) * attempt)
 
+
+
+# --- shards: generation jobs that fit a partition (config ``cluster.max_job_hours``) ----------
+
+GENERATION_RULES = ("generate_images", "generate_collective")
+# runtime_min declares 1.5 x a job's projected time: shards are sized so that the declared
+# time, not only the projected one, fits the bound (SLURM refuses a --time over the limit)
+SHARD_RUNTIME_MARGIN = 1.5
+
+
+def max_job_hours(config: dict[str, Any]) -> float:
+    """The bound on one job's projected hours (``cluster.max_job_hours``, default 12)."""
+    return float((config.get("cluster") or {}).get("max_job_hours", 12))
+
+
+def generation_shards(config: dict[str, Any], dataset: str, rule: str = "generate_images",
+                      gpu: dict | None = None) -> int:
+    """Shard jobs (class ranges) that split one set of ``rule`` so each fits ``max_job_hours``.
+
+    Sized for the worst job: the first of ``rule``, which makes all its images itself
+    (``generate_images``: a model's individual and random sets; ``generate_collective``:
+    a family's set), on ``gpu`` (default ``GPU``). At most one shard per class.
+    """
+    gen = generation(config, dataset)
+    images = gen["per_set"] * (2 if rule == "generate_images" else 1)
+    hours = sd_seconds(images, config, gpu) / 3600
+    classes = dataset_sizes(config["datasets"][dataset])["classes"]
+    wanted = math.ceil(hours * SHARD_RUNTIME_MARGIN / max_job_hours(config))
+    return max(1, min(classes, wanted))
+
+
+def shard_labels(classes: int, shard: int, shards: int) -> range:
+    """The class labels of shard ``shard`` of ``shards``: contiguous, in label order."""
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is not one of 0..{shards - 1}")
+    return range(shard * classes // shards, (shard + 1) * classes // shards)
+
+
+def generation_job_hours(rule: str, config: dict[str, Any], dataset: str, fill: float = 1.0,
+                         gpu: dict | None = None, first: bool = True) -> float:
+    """Projected hours of one job of a generation rule or of its ``_shard`` rule.
+
+    Unsharded, ``generate_images`` (or ``generate_collective``) makes its sets; sharded,
+    each ``_shard`` job makes its share and the rule itself only merges their manifests.
+    """
+    base = rule.removesuffix("_shard")
+    shards = generation_shards(config, dataset, base, gpu)
+    if rule == base and shards > 1:
+        return 0.0  # merging manifests
+    gen = generation(config, dataset, fill)
+    images = gen["per_set"] * (2 if base == "generate_images" else 1) if first else 0.0
+    return sd_seconds(images / shards, config, gpu) / 3600

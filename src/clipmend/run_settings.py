@@ -17,8 +17,14 @@ RUN_SETTING_KEYS = (
     "device",
     "features.batch_size",
     "memory",
+    "features.dtype",
+    "features.channels_last",
+    "features.compile",
     "generator.batch_size",
     "generator.options.batch_size",
+    "generator.attention",
+    "generator.channels_last",
+    "generator.compile",
 )
 
 
@@ -31,19 +37,41 @@ class RunSettings:
     device_memory_gb: float = 40.0  # per job on the GPU (heads are chunked to fit)
     host_memory_gb: float = 16.0  # per job in host RAM
     generation_batch_size: int = 8  # prompts per generator call
+    feature_dtype: str = "auto"  # autocast of extraction: auto (float16 on CUDA) | float32 | bfloat16 | float16
+    feature_channels_last: bool = False  # backbones and batches in channels-last memory format
+    feature_compile: bool = False  # torch.compile the backbone's forward
+    generation_attention: str = "sdpa"  # diffusers attention: sdpa (scaled_dot_product_attention) | eager
+    generation_channels_last: bool = False  # the UNet and VAE in channels-last memory format
+    generation_compile: bool = False  # torch.compile the UNet
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RunSettings:
         memory = dict(config.get("memory") or {})
+        features = dict(config.get("features") or {})
+        generator = dict(config.get("generator") or {})
         return cls(
             device=str(config.get("device", cls.device)),
-            feature_batch_size=int((config.get("features") or {}).get("batch_size", cls.feature_batch_size)),
+            feature_batch_size=int(features.get("batch_size", cls.feature_batch_size)),
             device_memory_gb=float(memory.get("device_gb", cls.device_memory_gb)),
             host_memory_gb=float(memory.get("host_gb", cls.host_memory_gb)),
-            generation_batch_size=int(
-                (config.get("generator") or {}).get("batch_size", cls.generation_batch_size)
-            ),
+            generation_batch_size=int(generator.get("batch_size", cls.generation_batch_size)),
+            feature_dtype=str(features.get("dtype", cls.feature_dtype)),
+            feature_channels_last=bool(features.get("channels_last", cls.feature_channels_last)),
+            feature_compile=bool(features.get("compile", cls.feature_compile)),
+            generation_attention=str(generator.get("attention", cls.generation_attention)),
+            generation_channels_last=bool(generator.get("channels_last", cls.generation_channels_last)),
+            generation_compile=bool(generator.get("compile", cls.generation_compile)),
         )
+
+    def generator_options(self) -> dict[str, Any]:
+        """The generator's run settings (``create_generator``'s ``run_options``)."""
+        return {"attention": self.generation_attention, "channels_last": self.generation_channels_last,
+                "compile": self.generation_compile}
+
+    def feature_options(self) -> dict[str, Any]:
+        """Feature extraction's run settings (``clipmend.models.features.extract``'s keywords)."""
+        return {"dtype": self.feature_dtype, "channels_last": self.feature_channels_last,
+                "compile": self.feature_compile}
 
 
 def strip_run_settings(section: str, values: Mapping[str, Any]) -> dict[str, Any]:

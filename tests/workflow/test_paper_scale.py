@@ -33,6 +33,9 @@ def test_paper_scale_imagenet_table():
     for row in by_rule.values():
         if row["runs on"] != "local":
             assert row["memory"] == "OK" and row["time"] == "OK", row
+    # every job fits cluster.max_job_hours (12 by default): generation runs in shards
+    assert max(float(r["h/job (max)"].replace(",", "")) for r in rows) <= 12
+    assert int(by_rule["generate_images_shard"]["jobs"]) > int(by_rule["generate_images"]["jobs"])
     total = sum(float(r["GPU h"].replace(",", "")) for r in rows)
     assert abs(total - float(lines[-1].split()[1])) <= 0.05 * total + 2
 

@@ -1,6 +1,7 @@
 """Real Snakemake runs of the whole loop on a tiny config."""
 
 import copy
+import shutil
 
 import pandas as pd
 import pytest
@@ -115,8 +116,8 @@ def test_run_settings_rerun_nothing(run):
     original = yaml.safe_load((run / "config.yaml").read_text())  # the config of the last full run
     config = copy.deepcopy(original)
     config.update(device="cpu", memory={"device_gb": 3, "host_gb": 2})
-    config["features"]["batch_size"] = 7
-    config["generator"]["batch_size"] = 3
+    config["features"].update(batch_size=7, dtype="bfloat16", channels_last=True, compile=True)
+    config["generator"].update(batch_size=3, attention="eager", channels_last=True, compile=True)
     write_config(run, config)
     result = snakemake(run, "-n", "all_models")
     write_config(run, original)
@@ -149,3 +150,42 @@ def test_config_override_without_configfile_uses_the_default_config(tmp_path):
     message = [line for line in out.splitlines() if "invalid config" in line]
     assert message and "head.lambda" in message[0] and "-1" in message[0], out[-2000:]
     assert "Failed validating" not in out  # one line, not jsonschema's dump of the schema
+
+
+def test_sharded_generation_gives_the_unsharded_bytes_and_a_class_change_regenerates_one_shard(run, tmp_path):
+    """cluster.max_job_hours small enough for 4 shards of classes per set: the same manifests and
+    metrics byte for byte, images made again from an empty store; a change to one class's
+    backgrounds makes new images only in the shard holding that class."""
+    work = tmp_path / "sharded"
+    shutil.copytree(run, work, symlinks=True, ignore=shutil.ignore_patterns("locks"))
+    config = yaml.safe_load((run / "config.yaml").read_text())  # the config of the last full run
+    config["cluster"] = {"max_job_hours": 0.02}  # the demo's sets: 0.06 h projected, x 1.5 -> 4 shards
+    write_config(work, config)
+    kept = [*sorted(work.glob("results/demo/*/images/*.parquet")), work / "results/demo/metrics.csv"]
+    unsharded = {p: p.read_bytes() for p in kept}
+    assert len(unsharded) == 5
+    shutil.rmtree(work / "results/demo/image_store")
+    result = snakemake(work, "--cores", "2", "all_models")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stderr.count("rule generate_images_shard:") == 2 * 4, result.stderr[-4000:]
+    differ = [str(p.relative_to(work)) for p in kept if p.read_bytes() != unsharded[p]]
+    assert not differ, f"sharded and unsharded bytes differ: {differ}"
+
+    shards = {p: p.read_bytes() for p in sorted(work.glob("results/demo/*/images/shards/*/*.parquet"))}
+    assert {p.parent.name for p in shards} == {"0of4", "1of4", "2of4", "3of4"}
+    store = set((work / "results/demo/image_store").rglob("*.png"))
+    manifest = pd.read_parquet(work / "results/demo/resnet10t/images/individual.parquet")
+    label = int(manifest["label"].max())  # a class that has images, in the last shard (labels 7..9)
+    name = manifest.loc[manifest["label"] == label, "class_name"].iloc[0]
+    table = config["llm"]["options"]["table"]
+    table[name] = [f"{background}, seen again" for background in table[name]]
+    write_config(work, config)
+    manifests = [str(p.relative_to(work)) for p in work.glob("results/demo/*/images/individual.parquet")]
+    result = snakemake(work, "--cores", "2", *manifests)  # generation only: nothing downstream
+    assert result.returncode == 0, result.stderr[-4000:]
+    changed = {p.parent.name for p, data in shards.items() if p.read_bytes() != data}
+    assert changed == {"3of4"}
+    new = set((work / "results/demo/image_store").rglob("*.png")) - store
+    rows = pd.concat([pd.read_parquet(p) for p in work.glob("results/demo/*/images/*.parquet")])
+    made = rows[rows["image"].map(lambda path: work / path in new)]
+    assert len(new) > 0 and set(made["label"]) == {label} and len(made) >= len(new)

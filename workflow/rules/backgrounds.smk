@@ -34,8 +34,6 @@ rule assign_backgrounds:
         arch=config["clip"]["arch"],
         weights=config["clip"]["weights"],
         prompt=get_config("clip", "prompt"),
-    group:
-        "debug"
     log:
         "logs/{dataset}/{model}/assign_backgrounds.log",
     resources:

@@ -31,6 +31,50 @@ def cost_runtime(rule, floor):
 
     return runtime
 
+
+_shard_counts = {}  # (dataset, rule) -> shard count, computed once per parse
+
+
+def shard_names(dataset, rule):
+    """The shard jobs of one set of generation ``rule`` (``I``of``N``): N from clipmend.cost.
+
+    Each shard is a contiguous class range sized so that the rule's first (unshared) job
+    fits ``cluster.max_job_hours``; one shard means the rule generates its set itself.
+    """
+    shards = _shard_counts.get((dataset, rule))
+    if shards is None:
+        shards = _shard_counts[dataset, rule] = cost.generation_shards(config, dataset, rule)
+    return [f"{i}of{shards}" for i in range(shards)]
+
+
+def get_shard_parts(rule, path):
+    """Input function: the shard manifests (``path`` with ``{shard}``) a sharded set is merged
+    from, in shard order; none when the set is one job."""
+
+    def parts(wildcards):
+        shards = shard_names(wildcards.dataset, rule)
+        if len(shards) == 1:
+            return []
+        return expand(path, **wildcards, shard=shards)
+
+    return parts
+
+
+def generation_gpus(rule):
+    """``resources: gpu`` of a generation rule: 1 when it generates, 0 when it merges its shards."""
+
+    def gpu(wildcards):
+        return int(len(shard_names(wildcards.dataset, rule)) == 1)
+
+    return gpu
+
+
+def get_shard(wildcards):
+    """``(i, n)`` of a shard job, from its ``{shard}`` wildcard ``IofN``."""
+    index, shards = wildcards.shard.split("of")
+    return [int(index), int(shards)]
+
+
 DATASETS = list(config["datasets"])
 MODELS = list(config["models"])
 GENERATED_SETS = ["individual", "random"]
@@ -39,6 +83,7 @@ GENERATED_SETS = ["individual", "random"]
 wildcard_constraints:
     dataset="|".join(map(re.escape, DATASETS)),
     model="|".join(map(re.escape, MODELS)),
+    shard=r"\d+of\d+",
 
 
 def get_model_entry(wildcards):
@@ -157,4 +202,15 @@ def get_head_mem_mb(wildcards, input, attempt):
     """
     settings = run_settings.RunSettings.from_config(config)
     features_mb = sum(_path_mb(p) for p in input)
+    return cost.head_job_mem_mb(features_mb, settings.device, settings.host_memory_gb, attempt)
+
+
+def get_collective_mem_mb(wildcards, input, attempt):
+    """Host memory (MB) of collective_heads: as ``get_head_mem_mb``, but its generated sets
+    stream one at a time, so the original features and the largest set count, not all sets."""
+    import os
+
+    settings = run_settings.RunSettings.from_config(config)
+    sets = [input.own] + [e.path for e in os.scandir(input.cross) if e.name.endswith(".parquet")]
+    features_mb = _path_mb(input.features) + max(_path_mb(p) for p in sets)
     return cost.head_job_mem_mb(features_mb, settings.device, settings.host_memory_gb, attempt)

@@ -1,25 +1,54 @@
 """Generated debug_train sets: top-k CLIP backgrounds per class, and the random baseline."""
 
 
-rule generate_images:
+rule generate_images_shard:
     input:
         assignments=rules.assign_backgrounds.output.assignments,
         classes=rules.prepare_data.output.classes,
+    output:
+        individual="results/{dataset}/{model}/images/shards/{shard}/individual.parquet",
+        random="results/{dataset}/{model}/images/shards/{shard}/random.parquet",
+    params:
+        generator=get_section("generator"),
+        store="results/{dataset}/image_store",
+        shard=get_shard,
+    threads: 1
+    log:
+        "logs/{dataset}/{model}/generate_images_shard/{shard}.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/{model}/generate_images_shard/{shard}.tsv"
+    resources:
+        gpu=1,
+        mem_mb=cost_mem_mb("generate_images_shard", 8000),
+        runtime=cost_runtime("generate_images_shard", 60),
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/generate_images.py"
+
+
+rule generate_images:
+    """A model's sets: generated here, or merged from its shards when one job would exceed
+    cluster.max_job_hours (the shard jobs share the image store)."""
+    input:
+        assignments=rules.assign_backgrounds.output.assignments,
+        classes=rules.prepare_data.output.classes,
+        individual_parts=get_shard_parts("generate_images", rules.generate_images_shard.output.individual),
+        random_parts=get_shard_parts("generate_images", rules.generate_images_shard.output.random),
     output:
         individual="results/{dataset}/{model}/images/individual.parquet",
         random="results/{dataset}/{model}/images/random.parquet",
     params:
         generator=get_section("generator"),
         store="results/{dataset}/image_store",
+        shard=None,
     threads: 1
-    group:
-        "debug"
     log:
         "logs/{dataset}/{model}/generate_images.log",
     benchmark:
         "benchmarks/runs/{dataset}/{model}/generate_images.tsv"
     resources:
-        gpu=1,
+        gpu=generation_gpus("generate_images"),
         mem_mb=cost_mem_mb("generate_images", 8000),
         runtime=cost_runtime("generate_images", 60),  # the first job makes the shared images
     conda:

@@ -64,6 +64,41 @@ class Head:
         return predict(features, self.weight, self.bias)
 
 
+class DevicePredictor:
+    """Arg-max predictions of linear heads on one feature matrix, computed on ``device``.
+
+    The features go to the device once, in float32, or in float16 where float32 would take
+    over a quarter of ``memory_bytes`` (exact for features read from their float16 files);
+    each head's logits are computed in float32 in chunks of ``rows`` rows, and only the
+    predicted classes come back to the host. On the CPU a float32 matrix is used in place.
+    """
+
+    def __init__(self, features: np.ndarray, device: str | torch.device = "cpu",
+                 memory_bytes: int | None = None, rows: int = 8192):
+        self.device, self.rows = resolve_device(device), rows
+        storage = torch.float32
+        if memory_bytes is not None and features.shape[0] * features.shape[1] * FLOAT32 > memory_bytes // 4:
+            storage = torch.float16
+        self.device_bytes = 0  # what the features take beyond the host's own array
+        if self.device.type == "cpu" and storage == torch.float32 and features.dtype == np.float32:
+            self.features = torch.from_numpy(np.ascontiguousarray(features))  # the host's array itself
+            return
+        self.features = torch.empty(features.shape, dtype=storage, device=self.device)
+        self.device_bytes = self.features.numel() * self.features.element_size()
+        for start in range(0, len(features), rows):
+            chunk = torch.from_numpy(np.ascontiguousarray(features[start : start + rows]))
+            self.features[start : start + rows] = chunk.to(self.device, storage)
+
+    def __call__(self, head: Head) -> np.ndarray:
+        weight = torch.as_tensor(head.weight, dtype=torch.float32, device=self.device)
+        bias = torch.as_tensor(head.bias, dtype=torch.float32, device=self.device)
+        out = torch.empty(len(self.features), dtype=torch.int64, device=self.device)
+        for start in range(0, len(self.features), self.rows):
+            x = self.features[start : start + self.rows].float()
+            out[start : start + self.rows] = (x @ weight.T + bias).argmax(dim=1)
+        return to_numpy(out)
+
+
 @dataclass(frozen=True)
 class ChunkPlan:
     """How one ``train_heads`` call is split: head chunks trained in turn, rows per matmul.

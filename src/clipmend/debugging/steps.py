@@ -21,6 +21,7 @@ from clipmend.clip.assign import top_backgrounds
 from clipmend.data.registry import DEBUG_SPLIT
 from clipmend.debugging import collective, failures, sweeps
 from clipmend.debugging.heads import (
+    DevicePredictor,
     HeadParams,
     device_options,
     head_record,
@@ -137,12 +138,16 @@ def collective_heads(features: PathLike, failure_head: PathLike, failures_path: 
                      families: Mapping[str, str], representatives: Mapping[str, str],
                      head: Mapping[str, Any], run: RunSettings | None = None,
                      threads: int | None = None) -> pd.DataFrame:
-    """One target model's head trained with every generated set at once (a collective matrix row).
+    """One target model's head trained with each generated set (a collective matrix row).
 
     Yields the target's collective_family (type 1) and collective_single (type 2) metrics, and
     which heldout failures each resolves next to individual debugging. The target's own set at
     the configured λ is individual debugging: its head comes from ``heads`` (debug_heads.pt).
     ``sources``: name, kind, family and feature file of each generated set.
+
+    The sets stream: one at a time is read (float16), its head trained on the run's device
+    and its predictions computed there (``DevicePredictor``), then the set is let go, so the
+    host holds the original features and one set, never all of them.
     """
     devices = _device_options(run, threads)
     params, lam = _head_params(head)
@@ -151,19 +156,33 @@ def collective_heads(features: PathLike, failure_head: PathLike, failures_path: 
     class_names = read_json(classes)
     meta, feats, train, labels = _original_features(features)
     init, _ = read_head(failure_head)
-    srcs, sets = [], []
-    for entry in sources:
-        gen_meta, gen = read_features(entry["path"], dtype=np.float16)  # half the memory, same values
-        srcs.append(collective.Source(entry["name"], entry["kind"], entry["family"]))
-        sets.append((gen, gen_meta["label"].to_numpy()))
     reusable = saved_heads(read_torch(heads), params, lam)
     own_set = collective.Source(model, "model", family)
-    known = {i: reusable["individual"] for i, src in enumerate(srcs) if src == own_set and reusable}
-    log.info("%d sources at lambda %s: %s; reused from debug_heads.pt: %s", len(srcs), lam,
-             [s.label for s in srcs], [srcs[i].label for i in known])
-    trained = train_heads(feats[train], labels[train], sets, [lam] * len(sets), len(class_names),
-                          params, init, known=known, **devices)
-    predictions = {s: h.predict(feats) for s, h in zip(srcs, trained)}
+    predict = DevicePredictor(feats, **devices)
+    budget = devices["memory_bytes"] - predict.device_bytes  # what head training has left
+    if budget <= 0:
+        raise ValueError(f"the features of {model} take {predict.device_bytes / 2**30:.1f} GiB of the "
+                         f"memory budget of {devices['memory_bytes'] / 2**30:.1f} GiB: raise memory.device_gb")
+    x_train, y_train = feats[train], labels[train]
+    predictions: dict[collective.Source, np.ndarray] = {}
+    for number, entry in enumerate(sources):
+        src = collective.Source(entry["name"], entry["kind"], entry["family"])
+        if src in predictions:
+            raise ValueError(f"source {src.label!r} is listed twice in the collective sources")
+        if src == own_set and reusable:
+            trained = reusable["individual"]
+            log.info("source %d/%d %s at lambda %s: reused from debug_heads.pt", number + 1, len(sources),
+                     src.label, lam)
+        else:
+            gen_meta, gen = read_features(entry["path"], dtype=np.float16)  # half the memory, same values
+            log.info("source %d/%d %s at lambda %s: %d generated rows", number + 1, len(sources), src.label,
+                     lam, len(gen))
+            (trained,) = train_heads(x_train, y_train, [(gen, gen_meta["label"].to_numpy())], [lam],
+                                     len(class_names), params, init, device=devices["device"],
+                                     memory_bytes=budget)
+            del gen_meta, gen
+        predictions[src] = predict(trained)
+    del predict
     evals = evaluation_sets(meta, read_parquet(failures_path))
     matrix = collective.matrix_rows(dataset, model, family, predictions, labels, evals)
     metrics = collective.collective_metrics(matrix, reps)

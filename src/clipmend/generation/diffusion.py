@@ -38,6 +38,21 @@ from clipmend.generation.requests import ImageRequest
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def _sdpa() -> Any:
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    return AttnProcessor2_0()
+
+
+def _eager() -> Any:
+    from diffusers.models.attention_processor import AttnProcessor
+
+    return AttnProcessor()
+
+
+ATTENTION = {"sdpa": _sdpa, "eager": _eager}
 HUB_PROBE_TIMEOUT_S = 2.0
 
 
@@ -61,12 +76,19 @@ class DiffusersGenerator:
     batch_size: int = 8
     attention_slicing: bool = False  # torch>=2 already uses memory-efficient SDPA attention
     progress: bool = False
+    # run settings (config generator.attention, .channels_last, .compile), not in identity():
+    # they change how fast an image is made, and its pixels by float rounding at most
+    attention: str = "sdpa"  # sdpa: torch's scaled_dot_product_attention | eager: diffusers' matmul one
+    channels_last: bool = False  # UNet and VAE weights in channels-last memory format
+    compile: bool = False  # torch.compile the UNet (the first batch pays for compiling)
     _pipe: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.device = _resolve_device(self.device)
         self.dtype = _resolve_dtype(self.dtype, self.device)
         self.guidance = float(self.guidance)
+        if self.attention not in ATTENTION:
+            raise ValueError(f"generator.attention is {self.attention!r}; valid: {sorted(ATTENTION)}")
         for key in ("steps", "height", "width", "batch_size"):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
@@ -128,7 +150,23 @@ class DiffusersGenerator:
         if self.attention_slicing:
             pipe.enable_attention_slicing()
         pipe.set_progress_bar_config(disable=not self.progress)
-        return pipe.to(self.device)
+        pipe = pipe.to(self.device)
+        self._speed_up(pipe)
+        return pipe
+
+    def _speed_up(self, pipe: Any) -> None:
+        """Apply the run settings: attention kernel, memory format, torch.compile."""
+        processor = ATTENTION[self.attention]()
+        models = [m for m in (getattr(pipe, "unet", None), getattr(pipe, "vae", None)) if m is not None]
+        for model in models:
+            if not self.attention_slicing and hasattr(model, "set_attn_processor"):
+                model.set_attn_processor(processor)
+            if self.channels_last:
+                model.to(memory_format=torch.channels_last)
+        if self.compile and getattr(pipe, "unet", None) is not None:
+            pipe.unet = torch.compile(pipe.unet)
+        log.info("attention %s, channels_last %s, compile %s", self.attention, self.channels_last,
+                 self.compile)
 
     def _generate_batch(self, pipe: Any, batch: Sequence[ImageRequest]) -> list[Image.Image | None]:
         options: dict[str, Any] = {

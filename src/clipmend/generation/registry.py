@@ -8,7 +8,7 @@ for, so this module imports none of them.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -42,16 +42,21 @@ def register_generator(name: str) -> Callable:
     return wrap
 
 
-RUN_OPTIONS = {"device": "the top-level device (auto | cpu | cuda)", "batch_size": "generator.batch_size"}
+RUN_OPTIONS = {"device": "the top-level device (auto | cpu | cuda)", "batch_size": "generator.batch_size",
+               "attention": "generator.attention", "channels_last": "generator.channels_last",
+               "compile": "generator.compile"}
 
 
 def create_generator(
-    name: str, device: str | None = None, batch_size: int | None = None, **options: Any
+    name: str, device: str | None = None, batch_size: int | None = None,
+    run_options: Mapping[str, Any] | None = None, **options: Any
 ) -> Generator:
     """Build the generator called ``name`` with its config options.
 
-    ``device`` and ``batch_size`` are the run's settings (config ``device`` and
-    ``generator.batch_size``), passed to backends that take them; never generator options.
+    ``device``, ``batch_size`` and ``run_options`` (``attention``, ``channels_last``,
+    ``compile``) are the run's settings (config ``device`` and ``generator.*``), passed to
+    backends that take them; never generator options: they change how fast, not which
+    images (beyond float rounding), so they are not part of an image's key.
     """
     import inspect
 
@@ -67,7 +72,9 @@ def create_generator(
             )
     factory = GENERATORS[name]
     accepted = inspect.signature(factory).parameters
-    for key, value in (("device", device), ("batch_size", batch_size)):
+    for key, value in (("device", device), ("batch_size", batch_size), *(run_options or {}).items()):
+        if key not in RUN_OPTIONS:
+            raise ValueError(f"unknown generator run setting {key!r}; valid: {sorted(RUN_OPTIONS)}")
         if value is not None and key in accepted:
             options[key] = value
     return factory(**options)

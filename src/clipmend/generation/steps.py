@@ -3,18 +3,26 @@
 ``generate_images`` makes a model's debug_train set (its top-k CLIP backgrounds per class)
 and the matched random-debugging set; the paper's ``generate_collective`` a family's set
 from its pooled failures.
+
+A set too large for one job (config ``cluster.max_job_hours``, ``clipmend.cost.generation_shards``)
+is made by shard jobs, each the classes of one contiguous label range (``shard=(i, n)``), into the
+same content-addressed store; ``merge_manifests`` then joins their manifests in shard order,
+which is the unsharded manifest byte for byte.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from clipmend.clip.assign import top_backgrounds
+from clipmend.cost import shard_labels
 from clipmend.generation.registry import Generator, create_generator
-from clipmend.generation.requests import debug_requests, random_requests
+from clipmend.generation.requests import ImageRequest, debug_requests, random_requests
 from clipmend.generation.store import generate_set
 from clipmend.io import read_json, read_parquet, write_parquet
 from clipmend.run_settings import RunSettings
@@ -37,16 +45,33 @@ def _generator(generator: Mapping[str, Any], run: RunSettings, threads: int | No
 
         torch.set_num_threads(threads)
     return create_generator(generator["backend"], run.device, run.generation_batch_size,
-                            **generator.get("options", {}))
+                            run.generator_options(), **generator.get("options", {}))
+
+
+def _in_shard(requests: list[ImageRequest], classes: int, shard: Sequence[int] | None) -> list[ImageRequest]:
+    """The requests of shard ``shard`` = (i, n) of the classes (all of them when None)."""
+    if shard is None:
+        return requests
+    labels = shard_labels(classes, *shard)
+    log.info("shard %d of %d: classes %d..%d", shard[0] + 1, shard[1], labels.start, labels.stop - 1)
+    return [r for r in requests if r.label in labels]
 
 
 def generate_images(assignments: PathLike, classes: PathLike, individual_out: PathLike,
                     random_out: PathLike, generator: Mapping[str, Any], store: PathLike,
-                    run: RunSettings | None = None, threads: int | None = None) -> None:
+                    run: RunSettings | None = None, threads: int | None = None,
+                    shard: Sequence[int] | None = None, individual_parts: Sequence[PathLike] = (),
+                    random_parts: Sequence[PathLike] = ()) -> None:
     """A model's debug_train set and its matched random-debugging set (config ``generator``).
 
-    Images go to the shared ``store``; the outputs are their manifests.
+    Images go to the shared ``store``; the outputs are their manifests. ``shard`` = (i, n):
+    only the classes of shard i of n (``clipmend.cost.shard_labels``). Given the shard jobs'
+    manifests (``individual_parts``, ``random_parts``, in shard order), it merges them instead.
     """
+    if individual_parts or random_parts:
+        merge_manifests(individual_parts, individual_out)
+        merge_manifests(random_parts, random_out)
+        return
     run = run or RunSettings()
     class_names = read_json(classes)
     chosen = _chosen(assignments, generator["k"], class_names, "")
@@ -55,17 +80,46 @@ def generate_images(assignments: PathLike, classes: PathLike, individual_out: Pa
                                 generator["images_per_background"], generator["seed"])
     random = random_requests(individual, class_names, generator["random_prompt"], generator["seed"])
     for requests, path in [(individual, individual_out), (random, random_out)]:
+        requests = _in_shard(requests, len(class_names), shard)
         write_parquet(generate_set(backend, requests, store, run.generation_batch_size), path)
 
 
 def generate_collective(assignments: PathLike, classes: PathLike, collective_out: PathLike,
                         family: str, generator: Mapping[str, Any], store: PathLike,
-                        run: RunSettings | None = None, threads: int | None = None) -> None:
+                        run: RunSettings | None = None, threads: int | None = None,
+                        shard: Sequence[int] | None = None, parts: Sequence[PathLike] = ()) -> None:
     """A family's collective_debug_train set from its pooled failures (as ``generate_images``)."""
+    if parts:
+        merge_manifests(parts, collective_out)
+        return
     run = run or RunSettings()
     class_names = read_json(classes)
     chosen = _chosen(assignments, generator["k"], class_names, f"family {family}, ")
     backend = _generator(generator, run, threads)
     requests = debug_requests(chosen, class_names, generator["prompt"],
                               generator["images_per_background"], generator["seed"])
+    requests = _in_shard(requests, len(class_names), shard)
     write_parquet(generate_set(backend, requests, store, run.generation_batch_size), collective_out)
+
+
+def merge_manifests(parts: Sequence[PathLike], out: PathLike) -> pd.DataFrame:
+    """One set's manifest from its shards' manifests (in shard order): rows joined, safety counts summed.
+
+    Shards are contiguous class ranges in label order, so the rows come in the unsharded
+    order, and the file is the one an unsharded job writes, byte for byte.
+    """
+    if not parts:
+        raise ValueError("merge_manifests needs at least one shard manifest")
+    frames = [read_parquet(p) for p in parts]
+    columns = list(frames[0].columns)
+    for path, frame in zip(parts, frames):
+        if list(frame.columns) != columns:
+            raise ValueError(f"shard manifest {path} has columns {list(frame.columns)}, "
+                             f"not those of {parts[0]}: {columns}; re-run its shard job")
+    rows = [row for frame in frames for row in frame.to_dict("records")]
+    manifest = pd.DataFrame(rows, columns=columns)
+    manifest.attrs["safety"] = {key: sum(int(f.attrs.get("safety", {}).get(key, 0)) for f in frames)
+                                for key in ("blanked", "regenerated", "dropped")}
+    log.info("merged %d shard manifests: %d images", len(frames), len(manifest))
+    write_parquet(manifest, out)
+    return manifest

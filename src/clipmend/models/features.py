@@ -22,10 +22,26 @@ from clipmend.io import reading, write_with
 log = logging.getLogger(__name__)
 
 
+AUTOCAST = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+FEATURE_DTYPES = ("auto", "float32", *AUTOCAST)
+
+
+def _autocast(dtype: str, dev: torch.device) -> contextlib.AbstractContextManager:
+    """The forward's autocast: ``auto`` is float16 on CUDA and none elsewhere; float32 is none."""
+    if dtype not in FEATURE_DTYPES:
+        raise ValueError(f"features.dtype is {dtype!r}; valid: {list(FEATURE_DTYPES)}")
+    if dtype == "auto":
+        return torch.autocast("cuda") if dev.type == "cuda" else contextlib.nullcontext()
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(dev.type, dtype=AUTOCAST[dtype])
+
+
 @torch.no_grad()
 def extract(encode, transform, refs: Sequence[str], batch_size: int = 128,
             device: str | torch.device = "auto", desc: str = "features", workers: int | None = None,
-            module: torch.nn.Module | None = None) -> np.ndarray:
+            module: torch.nn.Module | None = None, dtype: str = "auto", channels_last: bool = False,
+            compile: bool = False) -> np.ndarray:
     """Run ``encode`` over the referenced images; return float32 (N, D) features.
 
     Batches go to ``device``; ``module`` (the model behind ``encode``) must already be
@@ -34,17 +50,28 @@ def extract(encode, transform, refs: Sequence[str], batch_size: int = 128,
     ``default_workers()``) overlap decoding with the forward; rows of ``.npy`` arrays
     that need no resizing skip decoding (see ``clipmend.data.image_batches``). The features do
     not depend on the number of workers.
+
+    Run settings (config ``features.dtype``, ``.channels_last``, ``.compile``): ``dtype``
+    the forward's autocast (``auto``: float16 on CUDA, none on the CPU; ``float32``: none;
+    ``bfloat16``, ``float16``: autocast to it on any device), ``channels_last`` the memory
+    format of ``module`` and the batches, ``compile`` ``torch.compile`` of ``encode``. They
+    change the features by float rounding only (tests/unit/test_run_speedups.py).
     """
     dev = resolve_device(device)
     if module is not None:
         check_placement(module, dev, desc)
-    use_amp = dev.type == "cuda"
+        if channels_last:
+            module.to(memory_format=torch.channels_last)
+    autocast = _autocast(dtype, dev)
+    if compile:
+        encode = torch.compile(encode)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
     workers = default_workers(dev) if workers is None else workers
     out = []
     bar = tqdm(total=len(refs), desc=desc, unit="img", mininterval=5)
     for batch in batched_tensors(refs, transform, batch_size, workers):
-        with torch.autocast("cuda") if use_amp else contextlib.nullcontext():
-            feats = encode(batch.to(dev, non_blocking=True))
+        with autocast:
+            feats = encode(batch.to(dev, non_blocking=True).contiguous(memory_format=memory_format))
         out.append(to_numpy(feats.float()))
         bar.update(len(batch))
     bar.close()

@@ -41,7 +41,7 @@ def _backbone(model: str, entry: Mapping[str, Any], classes: PathLike, weights: 
 
 def _extract(backbone: Backbone, refs: Sequence[str], run: RunSettings, desc: str) -> np.ndarray:
     return extract(backbone.features, backbone.transform, list(refs), run.feature_batch_size,
-                   run.device, desc=desc, module=backbone.model)
+                   run.device, desc=desc, module=backbone.model, **run.feature_options())
 
 
 def train_backbone(index: PathLike, classes: PathLike, weights_out: PathLike, model: str,

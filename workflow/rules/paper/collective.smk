@@ -19,22 +19,50 @@ rule pool_assignments:
         "../../scripts/paper_pool_assignments.py"
 
 
-rule generate_collective:
+rule generate_collective_shard:
     input:
         assignments=rules.pool_assignments.output.assignments,
         classes=rules.prepare_data.output.classes,
+    output:
+        collective="results/{dataset}/families/{family}/images/shards/{shard}/collective.parquet",
+    params:
+        generator=get_section("generator"),
+        store="results/{dataset}/image_store",
+        shard=get_shard,
+    threads: 1
+    log:
+        "logs/{dataset}/families/{family}/generate_collective_shard/{shard}.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/families/{family}/generate_collective_shard/{shard}.tsv"
+    resources:
+        gpu=1,
+        mem_mb=cost_mem_mb("generate_collective_shard", 8000),
+        runtime=cost_runtime("generate_collective_shard", 60),
+    conda:
+        "../../../envs/clipmend.yaml"
+    script:
+        "../../scripts/paper_generate_collective.py"
+
+
+rule generate_collective:
+    """A family's set: generated here, or merged from its shards (as generate_images)."""
+    input:
+        assignments=rules.pool_assignments.output.assignments,
+        classes=rules.prepare_data.output.classes,
+        parts=get_shard_parts("generate_collective", rules.generate_collective_shard.output.collective),
     output:
         collective="results/{dataset}/families/{family}/images/collective.parquet",
     params:
         generator=get_section("generator"),
         store="results/{dataset}/image_store",
+        shard=None,
     threads: 1
     log:
         "logs/{dataset}/families/{family}/generate_collective.log",
     benchmark:
         "benchmarks/runs/{dataset}/families/{family}/generate_collective.tsv"
     resources:
-        gpu=1,
+        gpu=generation_gpus("generate_collective"),
         mem_mb=cost_mem_mb("generate_collective", 8000),
         runtime=cost_runtime("generate_collective", 60),
     conda:
@@ -94,8 +122,8 @@ rule collective_heads:
     benchmark:
         "benchmarks/runs/{dataset}/{model}/collective_heads.tsv"
     resources:
-        gpu=1,  # heads train on the run's device, chunked to the memory budget
-        mem_mb=get_head_mem_mb,  # features as read + the planner's host share (common.smk)
+        gpu=1,  # one set at a time: heads train and predict on the run's device
+        mem_mb=get_collective_mem_mb,  # features + the largest set (streamed), common.smk
         runtime=cost_runtime("collective_heads", 30),
     conda:
         "../../../envs/clipmend.yaml"
