@@ -1,0 +1,112 @@
+"""Fault case 8: the cluster's own faults on the live single-node SLURM cluster.
+
+A copy of the reference run loses everything from its generated images on (as in case 4)
+and is completed through the shipped ``slurm`` profile. While a generation job is at work
+(it has made some of its images), the cluster does to it what clusters do:
+
+- ``requeue``: an admin or a preempting job requeues it (``scontrol requeue``): SLURM kills
+  it and runs the same job id again;
+- ``node``: its node dies (``scontrol update State=DOWN``; SLURM fails the job with
+  NODE_FAIL) and comes back (``State=RESUME``); the job is requeued or resubmitted.
+
+Either way the run completes with every result identical to the undisturbed reference, no
+image that was finished before the fault is made again (inode and mtime kept), and nothing
+that the killed job left (temporary files, claims) remains: the next job swept them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.faults.conftest import TARGETS, copy_run, file_ids, output_hashes, store_images, temporary_files
+from tests.faults.test_disk_full import remove_generated
+from tests.slurm_cluster import slurm_cluster, submitted_job_ids  # noqa: F401 (fixture)
+from tests.workflow_utils import REPO
+
+pytestmark = [pytest.mark.faults, pytest.mark.slurm]
+
+MADE_BEFORE = 20  # store images the generation job makes before the fault strikes
+
+
+def squeue() -> list[tuple[str, str, str]]:
+    """(job id, state, comment) of every job the cluster knows now."""
+    out = subprocess.run(["squeue", "-h", "-o", "%i|%T|%k"], capture_output=True, text=True).stdout
+    return [tuple(line.split("|", 2)) for line in out.split()]
+
+
+def node_name() -> str:
+    return subprocess.run(["sinfo", "-h", "-o", "%N"], capture_output=True, text=True,
+                          check=True).stdout.split()[0]
+
+
+def strike(fault: str, job: str) -> None:
+    """Do ``fault`` to the running job ``job``."""
+    if fault == "requeue":
+        subprocess.run(["scontrol", "requeue", job], check=True)
+        return
+    node = node_name()
+    subprocess.run(["scontrol", "update", f"NodeName={node}", "State=DOWN", "Reason=clipmend-test"],
+                   check=True)
+    deadline = time.monotonic() + 60
+    while any(j == job and state == "RUNNING" for j, state, _ in squeue()):
+        assert time.monotonic() < deadline, f"job {job} still runs on a DOWN node"
+        time.sleep(0.2)
+    subprocess.run(["scontrol", "update", f"NodeName={node}", "State=RESUME"], check=True)
+
+
+def strike_generation(fault: str, store: Path, done: threading.Event, record: dict) -> None:
+    """Wait until a generation job has made MADE_BEFORE images, then do ``fault`` to it;
+    record the job, its comment and the images finished at that moment."""
+    while not done.is_set():
+        running = [(j, c) for j, state, c in squeue() if state == "RUNNING" and "generate_images" in c]
+        images = sorted(store.rglob("*.png")) if store.exists() else []
+        if running and len(images) >= MADE_BEFORE:
+            record["finished"] = file_ids(images)  # before the fault: these must survive as they are
+            record["job"], record["comment"] = running[0]
+            strike(fault, record["job"])
+            return
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("fault", ["requeue", "node"])
+def test_generation_job_hit_by_the_cluster_resumes_and_matches_the_reference(
+        fault, slurm_cluster, reference, tmp_path):  # noqa: F811
+    run = copy_run(reference.workdir, tmp_path / "run")
+    remove_generated(run / "results")
+    store = run / "results" / "demo" / "image_store"
+    record: dict = {}
+    done = threading.Event()
+    striker = threading.Thread(target=strike_generation, args=(fault, store, done, record))
+    striker.start()
+    try:
+        result = slurm_cluster.run_snakemake(
+            *TARGETS, "-s", str(REPO / "Snakefile"), "--directory", str(run),
+            "--configfile", str(run / "config.yaml"),
+            timeout=600, log_path=run / "snakemake-slurm.log")
+    finally:
+        done.set()
+        striker.join()
+        if fault == "node":  # never leave the node down for the next test
+            subprocess.run(["scontrol", "update", f"NodeName={node_name()}", "State=RESUME"],
+                           capture_output=True)
+
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert "job" in record, f"no generation job was struck: {result.stdout[-3000:]}"
+    finished = record["finished"]
+    assert len(finished) >= MADE_BEFORE
+    assert file_ids(finished) == finished  # no finished image made again
+    assert len(store_images(run)) > len(finished)  # the struck job had more to make
+    states = slurm_cluster.sacct(*submitted_job_ids(result.stdout), record["job"])
+    struck = states.pop(record["job"])  # requeued: the same id ran again; else a retry has its own
+    assert struck.startswith(("COMPLETED", "NODE_FAIL", "REQUEUED")), struck
+    assert set(states.values()) <= {"COMPLETED"}, states
+    assert temporary_files(run) == []
+    assert output_hashes(run) == reference.hashes
+    print(f"\n[fault cluster-{fault}] SLURM job {record['job']} ({record['comment']}) struck after "
+          f"{len(finished)} finished images, ended {struck}; {len(states)} other jobs completed; "
+          f"all finished images kept; identical")
