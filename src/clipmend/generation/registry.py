@@ -11,6 +11,8 @@ import importlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from clipmend.config_check import moved_key_error
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -42,9 +44,6 @@ def register_generator(name: str) -> Callable:
     return wrap
 
 
-RUN_OPTIONS = {"device": "the top-level device (auto | cpu | cuda)", "batch_size": "generator.batch_size"}
-
-
 def create_generator(
     name: str, device: str | None = None, batch_size: int | None = None, **options: Any
 ) -> Generator:
@@ -59,12 +58,9 @@ def create_generator(
     if name not in GENERATORS:
         valid = sorted(set(GENERATORS) | set(BACKEND_MODULES))
         raise ValueError(f"unknown generator backend {name!r}; valid: {valid}")
-    for key, where in RUN_OPTIONS.items():
-        if key in options:
-            raise ValueError(
-                f"generator.options.{key} is {options[key]!r}, but it is a run setting: "
-                f"remove it and set {where}"
-            )
+    moved = moved_key_error({"generator": {"options": options}})
+    if moved:
+        raise ValueError(moved)
     factory = GENERATORS[name]
     accepted = inspect.signature(factory).parameters
     for key, value in (("device", device), ("batch_size", batch_size)):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from clipmend.clip.assign import top_backgrounds
+from clipmend.config_check import moved_key_error
 from clipmend.generation.registry import Generator, create_generator
 from clipmend.generation.requests import debug_requests, random_requests
 from clipmend.generation.store import generate_set
@@ -32,6 +33,9 @@ def _chosen(assignments: PathLike, k: int, class_names: list[str], what: str) ->
 
 
 def _generator(generator: Mapping[str, Any], run: RunSettings, threads: int | None) -> Generator:
+    moved = moved_key_error({"generator": generator})  # a moved key would collide with an argument below
+    if moved:
+        raise ValueError(moved)
     if threads:
         import torch
 
