@@ -32,12 +32,14 @@ def test_short_error_names_key_value_and_rule():
 
 
 def test_run_settings_are_stripped_from_params_and_read_from_config():
-    generator = {"k": 5, "batch_size": 4, "options": {"steps": 50, "batch_size": 2}}
-    assert strip_run_settings("generator", generator) == {"k": 5, "options": {"steps": 50}}
-    assert generator["options"]["batch_size"] == 2  # the config itself is untouched
-    run = RunSettings.from_config({"device": "cpu", "features": {"batch_size": 7}, "generator": generator,
-                                   "memory": {"device_gb": 2.5}})
-    assert (run.device, run.feature_batch_size, run.generation_batch_size) == ("cpu", 7, 4)
+    features = {"batch_size": 7, "other": 1}
+    assert strip_run_settings("features", features) == {"other": 1}
+    assert features["batch_size"] == 7  # the config itself is untouched
+    generator = {"k": 5, "batch_size": 4, "options": {"steps": 50}}
+    assert strip_run_settings("generator", generator) == generator  # the images depend on its batch size
+    run = RunSettings.from_config({"device": "cpu", "features": features, "generator": generator,
+                                   "memory": {"device_gb": 2.5}, "deterministic": True})
+    assert (run.device, run.feature_batch_size, run.deterministic) == ("cpu", 7, True)
     assert (run.device_memory_gb, run.host_memory_gb) == (2.5, 16.0)
 
 

@@ -18,7 +18,7 @@ from clipmend.generation.registry import Generator, create_generator
 from clipmend.generation.requests import debug_requests, random_requests
 from clipmend.generation.store import generate_set
 from clipmend.io import read_json, read_parquet, write_parquet
-from clipmend.run_settings import RunSettings
+from clipmend.run_settings import RunSettings, settled
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,14 @@ def _chosen(assignments: PathLike, k: int, class_names: list[str], what: str) ->
     return chosen
 
 
+DEFAULT_BATCH_SIZE = 8  # the schema's default of generator.batch_size
+
+
+def batch_size(generator: Mapping[str, Any]) -> int:
+    """Prompts per generator call (config ``generator.batch_size``, a param: images depend on it)."""
+    return int(generator.get("batch_size", DEFAULT_BATCH_SIZE))
+
+
 def _generator(generator: Mapping[str, Any], run: RunSettings, threads: int | None) -> Generator:
     moved = moved_key_error({"generator": generator})  # a moved key would collide with an argument below
     if moved:
@@ -40,7 +48,7 @@ def _generator(generator: Mapping[str, Any], run: RunSettings, threads: int | No
         import torch
 
         torch.set_num_threads(threads)
-    return create_generator(generator["backend"], run.device, run.generation_batch_size,
+    return create_generator(generator["backend"], run.device, batch_size(generator),
                             **generator.get("options", {}))
 
 
@@ -51,7 +59,7 @@ def generate_images(assignments: PathLike, classes: PathLike, individual_out: Pa
 
     Images go to the shared ``store``; the outputs are their manifests.
     """
-    run = run or RunSettings()
+    run = settled(run)
     class_names = read_json(classes)
     chosen = _chosen(assignments, generator["k"], class_names, "")
     backend = _generator(generator, run, threads)
@@ -59,17 +67,17 @@ def generate_images(assignments: PathLike, classes: PathLike, individual_out: Pa
                                 generator["images_per_background"], generator["seed"])
     random = random_requests(individual, class_names, generator["random_prompt"], generator["seed"])
     for requests, path in [(individual, individual_out), (random, random_out)]:
-        write_parquet(generate_set(backend, requests, store, run.generation_batch_size), path)
+        write_parquet(generate_set(backend, requests, store, batch_size(generator)), path)
 
 
 def generate_collective(assignments: PathLike, classes: PathLike, collective_out: PathLike,
                         family: str, generator: Mapping[str, Any], store: PathLike,
                         run: RunSettings | None = None, threads: int | None = None) -> None:
     """A family's collective_debug_train set from its pooled failures (as ``generate_images``)."""
-    run = run or RunSettings()
+    run = settled(run)
     class_names = read_json(classes)
     chosen = _chosen(assignments, generator["k"], class_names, f"family {family}, ")
     backend = _generator(generator, run, threads)
     requests = debug_requests(chosen, class_names, generator["prompt"],
                               generator["images_per_background"], generator["seed"])
-    write_parquet(generate_set(backend, requests, store, run.generation_batch_size), collective_out)
+    write_parquet(generate_set(backend, requests, store, batch_size(generator)), collective_out)

@@ -18,8 +18,17 @@ from clipmend import _torchvision_fix  # noqa: F401  (before timm/open_clip/diff
 from clipmend.data.image_batches import batched_tensors, default_workers
 from clipmend.devices import check_placement, resolve_device, to_numpy
 from clipmend.io import reading, write_with
+from clipmend.provenance import parquet_metadata
 
 log = logging.getLogger(__name__)
+
+
+AUTOCAST_DTYPE = "float16"  # extraction's mixed precision on CUDA
+
+
+def autocast_dtype(device: str | torch.device) -> str | None:
+    """The autocast dtype ``extract`` runs under on ``device`` (None: full float32)."""
+    return AUTOCAST_DTYPE if resolve_device(device).type == "cuda" else None
 
 
 @torch.no_grad()
@@ -38,12 +47,12 @@ def extract(encode, transform, refs: Sequence[str], batch_size: int = 128,
     dev = resolve_device(device)
     if module is not None:
         check_placement(module, dev, desc)
-    use_amp = dev.type == "cuda"
+    amp = autocast_dtype(dev)
     workers = default_workers(dev) if workers is None else workers
     out = []
     bar = tqdm(total=len(refs), desc=desc, unit="img", mininterval=5)
     for batch in batched_tensors(refs, transform, batch_size, workers):
-        with torch.autocast("cuda") if use_amp else contextlib.nullcontext():
+        with torch.autocast(dev.type, dtype=getattr(torch, amp)) if amp else contextlib.nullcontext():
             feats = encode(batch.to(dev, non_blocking=True))
         out.append(to_numpy(feats.float()))
         bar.update(len(batch))
@@ -53,14 +62,19 @@ def extract(encode, transform, refs: Sequence[str], batch_size: int = 128,
     return np.concatenate(out)
 
 
-def write_features(meta: pd.DataFrame, features: np.ndarray, path: str | Path) -> None:
-    """Write ``meta`` columns plus a float16 ``feature`` column to parquet, atomically."""
+def write_features(meta: pd.DataFrame, features: np.ndarray, path: str | Path,
+                   provenance: dict | None = None) -> None:
+    """Write ``meta`` columns plus a float16 ``feature`` column to parquet, atomically, with
+    how they were made (``clipmend.provenance``) where given."""
     if len(meta) != len(features):
         raise ValueError(f"{len(meta)} rows of metadata but {len(features)} feature vectors")
     dim = features.shape[1] if features.ndim == 2 else 0
     flat = pa.array(np.ascontiguousarray(features, dtype=np.float16).reshape(-1))
     table = pa.Table.from_pandas(meta.reset_index(drop=True), preserve_index=False)
     table = table.append_column("feature", pa.FixedSizeListArray.from_arrays(flat, dim))
+    if provenance is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               **parquet_metadata(provenance)})
     write_with(path, lambda tmp: pq.write_table(table, tmp))
 
 
