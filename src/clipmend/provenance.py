@@ -45,7 +45,7 @@ def step_fields(device: Any, autocast: str | None = None,
         "cudnn_tf32": bool(cuda and torch.backends.cudnn.allow_tf32),
         "autocast": autocast,
         "deterministic": bool(torch.are_deterministic_algorithms_enabled()),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a plain str: TorchVersion would not load with weights_only
         "cuda": torch.version.cuda,
         "batch_sizes": dict(sorted((batch_sizes or {}).items())),
     }

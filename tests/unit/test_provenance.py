@@ -82,6 +82,7 @@ def test_records_are_stored_in_parquet_and_torch_outputs_and_cpu_bytes_repeat(tm
     write_parquet(table, tmp_path / "failures.parquet")
     write_torch({"weight": torch.zeros(1), provenance.KEY: record}, tmp_path / "heads.pt")
     assert read(tmp_path / "failures.parquet") == read(tmp_path / "heads.pt") == record
+    assert torch.load(tmp_path / "heads.pt", weights_only=True)[provenance.KEY] == record  # as the heads are read
     write_features(meta, features, tmp_path / "old.parquet")
     assert read(tmp_path / "old.parquet") is None
 
