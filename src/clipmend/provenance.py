@@ -21,8 +21,11 @@ from pathlib import Path
 from typing import Any
 
 KEY = "provenance"
-# fields that change numbers wherever they differ; batch sizes change them off the CPU only
-NUMERIC_FIELDS = ("device", "device_name", "tf32", "autocast", "deterministic", "torch", "cuda")
+# fields that change numbers: the run's, which every step must share, and a step's own (the
+# precision a step chooses on its device: heads use TF32, extraction float16 autocast), which
+# every record of that step must share; batch sizes change numbers off the CPU only
+RUN_FIELDS = ("device", "device_name", "deterministic", "torch", "cuda")
+STEP_FIELDS = ("tf32", "cudnn_tf32", "autocast")
 
 Record = dict[str, dict[str, Any]]  # step -> how it ran
 
@@ -64,35 +67,38 @@ def capture(step: str, device: Any, inputs: Mapping[str, Record | None] | None =
     return dict(sorted(record.items()))
 
 
-def _signature(fields: Mapping[str, Any]) -> tuple:
-    names = NUMERIC_FIELDS + (("cudnn_tf32",) if fields.get("device") == "cuda" else ())
-    return tuple((name, fields.get(name)) for name in names)
+def _refuse(first: tuple[str, str, Mapping[str, Any]], path: str, step: str, fields: Mapping[str, Any],
+            names: tuple[str, ...]) -> None:
+    first_path, first_step, first_fields = first
+    for name in names:
+        if first_fields.get(name) != fields.get(name):
+            raise ProvenanceError(
+                f"{first_path} ({first_step}) and {path} ({step}) were made differently "
+                f"({name}: {first_fields.get(name)!r} vs {fields.get(name)!r}), so their numbers would "
+                f"mix; re-run the odd ones in one setting: snakemake --forcerun {step}"
+            )
 
 
 def check(records: Mapping[str, Record | None]) -> None:
-    """Raise ``ProvenanceError`` unless every step of every record ran the same way (by file)."""
-    seen: list[tuple[str, str, Mapping[str, Any]]] = []  # (file, step, fields)
-    batches: dict[str, tuple[str, str, int]] = {}  # batch-size name -> first (file, step, value) off the CPU
+    """Raise ``ProvenanceError`` unless the records agree in every field that changes numbers."""
+    run: tuple[str, str, Mapping[str, Any]] | None = None  # the first (file, step, fields)
+    steps: dict[str, tuple[str, str, Mapping[str, Any]]] = {}
+    batches: dict[str, tuple[str, str, Mapping[str, Any]]] = {}  # batch-size name -> first off the CPU
     for path, record in records.items():
         for step, fields in (record or {}).items():
-            if seen and _signature(fields) != _signature(seen[0][2]):
-                first_path, first_step, first = seen[0]
-                name = next(n for (n, a), (_, b) in zip(_signature(first), _signature(fields)) if a != b)
-                raise ProvenanceError(
-                    f"{first_path} ({first_step}) and {path} ({step}) were made differently "
-                    f"({name}: {first.get(name)!r} vs {fields.get(name)!r}), so their numbers would mix; "
-                    f"re-run the odd ones in one setting: snakemake --forcerun {step}"
-                )
-            seen.append((path, step, fields))
+            run = run or (path, step, fields)
+            _refuse(run, path, step, fields, RUN_FIELDS)
+            _refuse(steps.setdefault(step, (path, step, fields)), path, step, fields, STEP_FIELDS)
             if fields.get("device") == "cpu":
                 continue
             for name, value in (fields.get("batch_sizes") or {}).items():
-                first_path, first_step, first_value = batches.setdefault(name, (path, step, value))
-                if value != first_value:
+                first_path, first_step, first = batches.setdefault(name, (path, step, fields))
+                if value != first["batch_sizes"][name]:
                     raise ProvenanceError(
                         f"{first_path} ({first_step}) and {path} ({step}) were made with different "
-                        f"{name} batch sizes on {fields['device']} ({first_value} vs {value}), so their "
-                        f"numbers would mix; re-run the odd ones in one setting: snakemake --forcerun {step}"
+                        f"{name} batch sizes on {fields['device']} ({first['batch_sizes'][name]} vs "
+                        f"{value}), so their numbers would mix; re-run the odd ones in one setting: "
+                        f"snakemake --forcerun {step}"
                     )
 
 

@@ -63,8 +63,16 @@ def test_gpu_batch_sizes_and_models_must_agree_but_cpu_batch_sizes_need_not():
         check({"a": gpu, "b": on_a_gpu(cpu, name="NVIDIA A100-SXM4-40GB")})
     deterministic = copy.deepcopy(gpu)
     deterministic["extract_features"].update(deterministic=True, tf32=False, cudnn_tf32=False)
-    with pytest.raises(ProvenanceError, match="tf32"):
+    with pytest.raises(ProvenanceError, match="deterministic: False vs True"):
         check({"a": gpu, "b": deterministic})
+    # a step's own precision: heads use TF32 where extraction does not, but every head the same
+    heads = on_a_gpu(capture("debug_heads", "cpu"))
+    heads["debug_heads"].update(autocast=None)
+    check({"features": gpu, "heads": heads})
+    other = copy.deepcopy(heads)
+    other["debug_heads"]["tf32"] = False
+    with pytest.raises(ProvenanceError, match=r"heads \(debug_heads\) and other \(debug_heads\).*tf32"):
+        check({"features": gpu, "heads": heads, "other": other})
     check({"a": gpu, "b": None})  # written before provenance was recorded: not checked
 
 
