@@ -165,3 +165,28 @@ def test_config_override_without_configfile_uses_the_default_config(tmp_path):
     message = [line for line in out.splitlines() if "invalid config" in line]
     assert message and "head.lambda" in message[0] and "-1" in message[0], out[-2000:]
     assert "Failed validating" not in out  # one line, not jsonschema's dump of the schema
+
+
+def test_outputs_made_on_another_device_are_refused_where_they_are_combined(run, tmp_path):
+    """A run resumed elsewhere: one model's chain made on a GPU node, the other's on this CPU.
+    collect_metrics stops with one line naming both files and the rule to re-run."""
+    import shutil
+
+    import torch
+
+    resumed = tmp_path / "run"
+    shutil.copytree(run, resumed, symlinks=True)
+    heads = resumed / "results/demo/resnet10t/debug_heads.pt"
+    record = torch.load(heads, weights_only=True)
+    assert set(record["provenance"]) >= {"extract_features", "collect_failures", "debug_heads"}
+    for fields in record["provenance"].values():  # as a GPU node would have written them
+        fields.update(device="cuda", device_name="NVIDIA H100 80GB HBM3", cuda="12.8")
+    torch.save(record, heads)
+    result = snakemake(resumed, "--cores", "1", "results/demo/metrics.csv")
+    assert result.returncode != 0
+    log = (resumed / "logs/demo/collect_metrics.log").read_text()
+    line = next(x for x in log.splitlines() if x.startswith("clipmend.provenance.ProvenanceError"))
+    assert "resnet10t/debug_heads.pt" in line and "mobilenetv3_050/debug_heads.pt" in line, line
+    assert "'cuda' vs 'cpu'" in line or "'cpu' vs 'cuda'" in line
+    assert "--forcerun " in line
+

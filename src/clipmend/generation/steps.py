@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from clipmend import provenance
 from clipmend.clip.assign import top_backgrounds
 from clipmend.config_check import moved_key_error
 from clipmend.generation.registry import Generator, create_generator
@@ -52,6 +53,16 @@ def _generator(generator: Mapping[str, Any], run: RunSettings, threads: int | No
                             **generator.get("options", {}))
 
 
+def _write_set(backend: Generator, requests: list, store: PathLike, generator: Mapping[str, Any],
+               out: PathLike) -> None:
+    """Generate ``requests`` into ``store`` and write their manifest, with how this job made them."""
+    manifest = generate_set(backend, requests, store, batch_size(generator))
+    manifest.attrs[provenance.KEY] = provenance.capture(
+        "generate_images", getattr(backend, "device", "cpu"),  # copy-paste: numpy on the host
+        batch_sizes={"generation": batch_size(generator)})
+    write_parquet(manifest, out)
+
+
 def generate_images(assignments: PathLike, classes: PathLike, individual_out: PathLike,
                     random_out: PathLike, generator: Mapping[str, Any], store: PathLike,
                     run: RunSettings | None = None, threads: int | None = None) -> None:
@@ -67,7 +78,7 @@ def generate_images(assignments: PathLike, classes: PathLike, individual_out: Pa
                                 generator["images_per_background"], generator["seed"])
     random = random_requests(individual, class_names, generator["random_prompt"], generator["seed"])
     for requests, path in [(individual, individual_out), (random, random_out)]:
-        write_parquet(generate_set(backend, requests, store, batch_size(generator)), path)
+        _write_set(backend, requests, store, generator, path)
 
 
 def generate_collective(assignments: PathLike, classes: PathLike, collective_out: PathLike,
@@ -80,4 +91,4 @@ def generate_collective(assignments: PathLike, classes: PathLike, collective_out
     backend = _generator(generator, run, threads)
     requests = debug_requests(chosen, class_names, generator["prompt"],
                               generator["images_per_background"], generator["seed"])
-    write_parquet(generate_set(backend, requests, store, batch_size(generator)), collective_out)
+    _write_set(backend, requests, store, generator, collective_out)

@@ -105,7 +105,8 @@ def generated_features(manifests: Mapping[str, PathLike], classes: PathLike,
             err.add_note(f"{path} lists it: re-run with `--forcerun {path}`, and the image store "
                          "regenerates its unreadable images")
             raise
-        write_features(manifest[["id", "label"]], features, outputs[name], _made("generated_features", run))
+        made = _made("generated_features", run, provenance.read_all([path]))
+        write_features(manifest[["id", "label"]], features, outputs[name], made)
 
 
 def cross_features(own: Sequence[PathLike], manifests: Mapping[str, PathLike], classes: PathLike,
@@ -120,7 +121,7 @@ def cross_features(own: Sequence[PathLike], manifests: Mapping[str, PathLike], c
     run = settled(run)
     if threads:
         torch.set_num_threads(threads)
-    made = _made("cross_features", run, provenance.read_all(own))
+    made = _made("cross_features", run, provenance.read_all([*own, *manifests.values()]))
     known = {}
     for path in own:
         meta, features = read_features(path)
