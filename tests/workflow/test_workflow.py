@@ -126,18 +126,23 @@ def test_two_runs_from_empty_results_give_identical_metrics(run, tmp_path):
     assert (tmp_path / "results/demo/metrics.csv").read_text() == (run / "results/demo/metrics.csv").read_text()
 
 
-def test_run_settings_rerun_nothing(run):
-    """Device, batch sizes and memory budgets say how, not what: a finished run stays finished."""
+def test_run_settings_rerun_nothing_and_the_generation_batch_size_regenerates(run):
+    """Device, determinism, feature batch size and memory budgets say how, not what: a finished
+    run stays finished. The generation batch size is a param (images depend on it)."""
     original = yaml.safe_load((run / "config.yaml").read_text())  # the config of the last full run
     config = copy.deepcopy(original)
-    config.update(device="cpu", memory={"device_gb": 3, "host_gb": 2})
+    config.update(device="cpu", deterministic=True, memory={"device_gb": 3, "host_gb": 2})
     config["features"]["batch_size"] = 7
+    write_config(run, config)
+    settings = snakemake(run, "-n", "all_models")
     config["generator"]["batch_size"] = 3
     write_config(run, config)
-    result = snakemake(run, "-n", "all_models")
+    generation = snakemake(run, "-n", "all_models")
     write_config(run, original)
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert "Nothing to be done" in result.stdout + result.stderr, result.stdout + result.stderr
+    assert settings.returncode == 0, settings.stderr[-4000:]
+    assert "Nothing to be done" in settings.stdout + settings.stderr, settings.stdout + settings.stderr
+    assert generation.returncode == 0, generation.stderr[-4000:]
+    assert "generate_images" in generation.stdout + generation.stderr
 
 
 def test_config_override_on_the_command_line_reruns_heads_only(run):
