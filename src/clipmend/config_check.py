@@ -4,6 +4,7 @@ Snakemake parses ``--config KEY=VALUE`` values, but leaves values nested in a YA
 mapping (``--config head='{lambda: 0.7}'``) as strings; ``coerce_cli_strings`` turns
 such a string into the number or boolean the schema asks for. ``short_error`` turns a
 jsonschema error into one line naming the key, the bad value and what is valid.
+``moved_key_error`` rejects a config written for an earlier layout (``MOVED_KEYS``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,36 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import yaml
+
+# Keys of earlier layouts (dotted) -> where their value goes now. A config that still sets
+# one fails at validation, before any job runs; add a row whenever a key moves.
+MOVED_KEYS = {
+    "generator.options.device": "the top-level `device` (a run setting: auto | cpu | cuda)",
+    "generator.options.batch_size": "`generator.batch_size` (prompts per generator call)",
+    "generator.options.attention": "`generator.attention` (a run setting: sdpa | eager)",
+    "generator.options.channels_last": "`generator.channels_last` (a run setting)",
+    "generator.options.compile": "`generator.compile` (a run setting)",
+}
+
+
+def _lookup(config: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def moved_key_error(config: Mapping[str, Any], moved: Mapping[str, str] = MOVED_KEYS) -> str | None:
+    """One line naming the first key of ``config`` that has moved and its new place (None: none)."""
+    for old, new in moved.items():
+        found, value = _lookup(config, old)
+        if found:
+            return (f"invalid config at {old}: {value!r} is set where an earlier layout had it; "
+                    f"{old} has moved: remove it and set {new} (see config/README.md)")
+    return None
+
 
 _TYPES = {"number": (int, float), "integer": (int,), "boolean": (bool,)}
 

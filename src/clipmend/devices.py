@@ -62,10 +62,29 @@ def to_numpy(tensor: torch.Tensor, dtype=np.float32) -> np.ndarray:
 
 
 def allow_tf32(device: torch.device) -> None:
-    """Let CUDA matmuls use TF32 tensor cores (about 10 bits of mantissa; heads tolerate it)."""
-    if device.type == "cuda":
+    """Let CUDA matmuls use TF32 tensor cores (about 10 bits of mantissa; heads tolerate it),
+    unless the run is deterministic (``set_deterministic``)."""
+    if device.type == "cuda" and not torch.are_deterministic_algorithms_enabled():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+
+
+CUBLAS_WORKSPACE_CONFIG = ":4096:8"  # what cuBLAS needs for deterministic results
+
+
+def set_deterministic(on: bool) -> None:
+    """Run setting ``deterministic``: deterministic algorithms, and what CUDA needs for them
+    (a fixed cuBLAS workspace, no cuDNN benchmarking, no TF32). Call before the first CUDA work."""
+    import os
+
+    if not on:
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
 
 
 def synchronize(device: torch.device) -> None:

@@ -1,8 +1,10 @@
 """Run settings: where and how fast the workflow runs, never what it computes.
 
-Device, batch sizes and memory budgets change neither a result's meaning nor its
-rerun status: they are not passed to rules as ``params`` (which Snakemake tracks), and
-scripts read them here from the config. Pure Python: no torch, importable by
+Device, deterministic mode, feature batch size and memory budgets change neither a
+result's meaning nor its rerun status: they are not passed to rules as ``params`` (which
+Snakemake tracks), and scripts read them here from the config. Where they can change
+numbers (off the CPU), every model-derived output records them (``clipmend.provenance``)
+and steps that combine outputs refuse a mixture. Pure Python: no torch, importable by
 ``common.smk``.
 """
 
@@ -13,15 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 # config keys (dotted) that are run settings; ``strip_run_settings`` removes them from params
+# (generator.batch_size is a param: with short batches padded, the images depend on it)
 RUN_SETTING_KEYS = (
     "device",
+    "deterministic",
     "features.batch_size",
     "memory",
     "features.dtype",
     "features.channels_last",
     "features.compile",
-    "generator.batch_size",
-    "generator.options.batch_size",
     "generator.attention",
     "generator.channels_last",
     "generator.compile",
@@ -36,7 +38,7 @@ class RunSettings:
     feature_batch_size: int = 256
     device_memory_gb: float = 40.0  # per job on the GPU (heads are chunked to fit)
     host_memory_gb: float = 16.0  # per job in host RAM
-    generation_batch_size: int = 8  # prompts per generator call
+    deterministic: bool = False  # deterministic algorithms (and no TF32) on every device
     feature_dtype: str = "auto"  # autocast of extraction: auto (float16 on CUDA) | float32 | bfloat16 | float16
     feature_channels_last: bool = False  # backbones and batches in channels-last memory format
     feature_compile: bool = False  # torch.compile the backbone's forward
@@ -54,7 +56,7 @@ class RunSettings:
             feature_batch_size=int(features.get("batch_size", cls.feature_batch_size)),
             device_memory_gb=float(memory.get("device_gb", cls.device_memory_gb)),
             host_memory_gb=float(memory.get("host_gb", cls.host_memory_gb)),
-            generation_batch_size=int(generator.get("batch_size", cls.generation_batch_size)),
+            deterministic=bool(config.get("deterministic", cls.deterministic)),
             feature_dtype=str(features.get("dtype", cls.feature_dtype)),
             feature_channels_last=bool(features.get("channels_last", cls.feature_channels_last)),
             feature_compile=bool(features.get("compile", cls.feature_compile)),
@@ -72,6 +74,16 @@ class RunSettings:
         """Feature extraction's run settings (``clipmend.models.features.extract``'s keywords)."""
         return {"dtype": self.feature_dtype, "channels_last": self.feature_channels_last,
                 "compile": self.feature_compile}
+
+
+def settled(run: RunSettings | None) -> RunSettings:
+    """``run`` (None: the defaults), with its numeric mode set for this process: call first in a job."""
+    run = run or RunSettings()
+    if run.deterministic:
+        from clipmend.devices import set_deterministic
+
+        set_deterministic(True)
+    return run
 
 
 def strip_run_settings(section: str, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -85,3 +85,69 @@ def test_clip_loads_and_embeds_on_the_device(images):
 
 def test_to_numpy_of_meta_is_zeros_of_its_shape():
     assert to_numpy(torch.empty(2, 3, device="meta")).shape == (2, 3)
+
+
+@pytest.fixture
+def png_images(tmp_path):
+    """PNG files at 40 px: the transform resizes them, so they are decoded by PIL, never sliced."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    refs = []
+    for i in range(7):
+        path = tmp_path / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(path)
+        refs.append(str(path))
+    return refs
+
+
+class ForwardLog:
+    """An encoder wrapper that records the device, dtype and autocast state of every batch."""
+
+    def __init__(self, encode):
+        self.encode, self.seen = encode, []
+
+    def __call__(self, batch):
+        out = self.encode(batch)
+        self.seen.append((batch.device.type, len(batch), torch.is_autocast_enabled("cpu"), out.dtype))
+        return out
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_decoded_images_reach_the_device_through_pil_and_dataloader_workers(checkpoint, png_images,
+                                                                             workers, monkeypatch):
+    import clipmend.data.image_batches as batches
+
+    loaders = []
+
+    class CountingLoader(batches.DataLoader):
+        def __init__(self, *args, **kwargs):
+            loaders.append(kwargs.get("num_workers"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(batches, "DataLoader", CountingLoader)
+    spec, path = checkpoint
+    backbone = create_backbone(spec, 3, path, device="meta")
+    encode = ForwardLog(backbone.features)
+    feats = extract(encode, backbone.transform, png_images, batch_size=3, device="meta",
+                    workers=workers, module=backbone.model)
+    assert feats.shape == (7, backbone.model.num_features)
+    assert [(d, n) for d, n, _, _ in encode.seen] == [("meta", 3), ("meta", 3), ("meta", 1)]
+    assert loaders == ([workers] if workers else [])  # the worker path is the one taken
+
+
+def test_the_autocast_branch_runs_the_forward_in_its_dtype_and_returns_float32(checkpoint, png_images,
+                                                                               monkeypatch):
+    """The branch CUDA takes (float16 autocast), run on the CPU's autocast (bfloat16)."""
+    import clipmend.models.features as features
+
+    monkeypatch.setattr(features, "autocast_dtype", lambda device, dtype="auto": "bfloat16")
+    spec, path = checkpoint
+    backbone = create_backbone(spec, 3, path, device="cpu")
+    encode = ForwardLog(backbone.features)
+    feats = features.extract(encode, backbone.transform, png_images, batch_size=4, device="cpu",
+                             workers=0, module=backbone.model)
+    assert feats.dtype == np.float32 and np.isfinite(feats).all()
+    assert {(autocast, dtype) for _, _, autocast, dtype in encode.seen} == {(True, torch.bfloat16)}
+    monkeypatch.undo()
+    assert features.autocast_dtype("cpu") is None and features.autocast_dtype("meta") is None

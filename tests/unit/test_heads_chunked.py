@@ -1,17 +1,20 @@
 """Head training in memory-bounded chunks: same heads as one full-batch run, on any device."""
 
+import weakref
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 import clipmend.debugging.heads as module
 from clipmend.debugging.heads import (
     ChunkPlan,
     Head,
     HeadParams,
-    _chunk_bytes,
     device_options,
     head_record,
     memory_budget,
@@ -91,18 +94,51 @@ def test_chunks_of_heads_and_rows_match_the_unchunked_run(chunks, rows):
     assert_same(chunked, whole)
 
 
-def test_the_planner_splits_to_fit_the_budget_and_the_result_holds():
+class AllocationMeter(TorchDispatchMode):
+    """The peak bytes of tensor storage that torch ops allocate and keep alive (numpy views excluded)."""
+
+    def __init__(self):
+        super().__init__()
+        self.live: dict[int, tuple[int, list[weakref.ref]]] = {}  # storage pointer -> bytes, its tensors
+        self.peak = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in tree_flatten(out)[0]:
+            if not isinstance(tensor, torch.Tensor):
+                continue
+            storage = tensor.untyped_storage()
+            if storage.data_ptr() in self.live:
+                self.live[storage.data_ptr()][1].append(weakref.ref(tensor))
+            elif not tensor._is_view() and storage.nbytes():
+                self.live[storage.data_ptr()] = (storage.nbytes(), [weakref.ref(tensor)])
+        for ptr in [p for p, (_, refs) in self.live.items() if all(r() is None for r in refs)]:
+            del self.live[ptr]
+        self.peak = max(self.peak, sum(n for n, _ in self.live.values()))
+        return out
+
+
+def measured_peak(*args, **kwargs) -> tuple[list[Head], int]:
+    meter = AllocationMeter()
+    with meter:
+        heads = train_heads(*args, progress=False, **kwargs)
+    return heads, meter.peak
+
+
+def test_the_planner_splits_to_fit_the_budget_and_training_stays_within_it():
+    """The memory train_heads really allocates stays within the budget and the plan's estimate."""
     x, y, generated, lambdas, init = problem()
+    params = HeadParams(epochs=3)  # the peak is reached in the first step
+    reference, unchunked = measured_peak(x, y, generated, lambdas, CLASSES, params, init)
     whole = plan_for(x, generated, lambdas, CLASSES, None)
     assert len(whole.chunks) == 1 and whole.rows == 103
-    reference = train_heads(x, y, generated, lambdas, CLASSES, PARAMS, init, progress=False)
-    # half the unchunked peak: heads split; one head with 16 rows of 140: rows split too
-    for budget in (whole.peak_bytes // 2, _chunk_bytes(103 + 37, 1, 16, 6, CLASSES, 4)):
+    assert unchunked <= whole.peak_bytes
+    # budgets in bytes, below the unchunked peak: heads split; at 6000, rows split too
+    for budget in (unchunked // 2, 6000):
         plan = plan_for(x, generated, lambdas, CLASSES, budget)
-        assert len(plan.chunks) > 1 and plan.peak_bytes <= budget
-        assert plan.storage == torch.float32
-        heads = train_heads(x, y, generated, lambdas, CLASSES, PARAMS, init, progress=False,
-                            memory_bytes=budget)
+        assert len(plan.chunks) > 1 and plan.storage == torch.float32
+        heads, peak = measured_peak(x, y, generated, lambdas, CLASSES, params, init, memory_bytes=budget)
+        assert peak <= plan.peak_bytes <= budget, (peak, plan)
         assert_same(heads, reference)
     assert plan.rows < 16
 

@@ -72,7 +72,7 @@ def test_the_fast_setting_is_a_new_image_key_and_a_multistep_solver(tiny_model):
 def test_bad_run_settings_are_named(tiny_model):
     with pytest.raises(ValueError, match="generator.attention is 'flash'; valid: \\['eager', 'sdpa'\\]"):
         _make(tiny_model, {"attention": "flash"})
-    with pytest.raises(ValueError, match="generator.options.compile is True, but it is a run setting"):
+    with pytest.raises(ValueError, match="generator.options.compile has moved: remove it and set `generator.compile`"):
         _make(tiny_model, compile=True)
     with pytest.raises(ValueError, match="unknown generator run setting 'turbo'"):
         _make(tiny_model, {"turbo": True})

@@ -1,6 +1,7 @@
 """Bad input gets a clear error naming the bad value."""
 
 import logging
+import time
 
 import pytest
 
@@ -42,6 +43,24 @@ def test_missing_configured_checkpoint_is_named_before_running(tmp_path):
     config["models"]["resnet10t"]["weights"] = str(tmp_path / "nowhere.pth")
     out = _dry_run_error(tmp_path, config)
     assert "nowhere.pth" in out
+
+
+@pytest.mark.parametrize("args", [("-n", "all_models"), ("--cores", "2", "all_models")])
+def test_a_config_of_the_earlier_layout_fails_at_validation_naming_the_new_place(tmp_path, args):
+    """Settings under generator.options (as earlier READMEs had them): a dry run and a real run
+    both stop before any job, naming the moved key and where it goes now."""
+    config = tiny_config()
+    config["generator"]["options"].update(device="cpu", batch_size=4)
+    write_config(tmp_path, config)
+    start = time.monotonic()
+    result = snakemake(tmp_path, *args, timeout=120)
+    elapsed = time.monotonic() - start
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    lines = [line for line in out.splitlines() if "generator.options.device" in line]
+    assert len(lines) == 1 and "the top-level `device`" in lines[0], out[-2000:]
+    assert "TypeError" not in out and not (tmp_path / "results").exists()
+    assert elapsed < 60, elapsed
 
 
 def test_unknown_model_arch_is_named():

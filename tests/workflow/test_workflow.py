@@ -38,6 +38,22 @@ def test_dry_run_of_default_config_builds_whole_dag(tmp_path):
     assert "debug_heads" in out.stdout + out.stderr and "generate_images" in out.stdout + out.stderr
 
 
+def assert_failures_are_the_own_classifiers_mistakes(run, model, metrics):
+    """failures.parquet holds exactly the debug images whose recorded float32 prediction is wrong
+    (some in each part), and the original head scores 0 on each part, counted over all of them."""
+    features = pd.read_parquet(run / "results/demo" / model / "features.parquet",
+                               columns=["id", "split", "label", "pred"])
+    debug = features[features["split"] == "val"]
+    wrong = set(debug.loc[debug["pred"] != debug["label"], "id"])
+    failures = pd.read_parquet(run / "results/demo" / model / "failures.parquet")
+    assert wrong and set(failures["id"]) == wrong and len(failures) == len(wrong), model
+    original = metrics[(metrics["model"] == model) & (metrics["strategy"] == "original")].set_index("split")
+    for part in ("debug_seed", "debug_heldout"):
+        n = int((failures["part"] == part).sum())
+        assert n > 0 and original.loc[part, "n"] == n, (model, part, n)
+        assert original.loc[part, "accuracy"] == 0, (model, part)
+
+
 def test_full_run_builds_every_output(run):
     for model in ("resnet10t", "mobilenetv3_050"):
         for name in PER_MODEL:
@@ -46,8 +62,8 @@ def test_full_run_builds_every_output(run):
     assert list(metrics.columns) == COLUMNS
     assert set(metrics["strategy"]) == {"original", "baseline", "random", "individual"}
     assert set(metrics["split"]) == {"test", "debug_seed", "debug_heldout"}
-    original = metrics[(metrics["strategy"] == "original") & (metrics["split"] != "test")]
-    assert (original["accuracy"].fillna(0) == 0).all()  # failures are failures of the original head
+    for model in ("resnet10t", "mobilenetv3_050"):
+        assert_failures_are_the_own_classifiers_mistakes(run, model, metrics)
     acc = pd.read_csv(run / "results/demo/clip_assignment_accuracy.csv")
     assert set(acc["model"]) == {"resnet10t", "mobilenetv3_050"}
     backgrounds = (run / "results/demo/backgrounds.json").read_text()
@@ -111,18 +127,24 @@ def test_two_runs_from_empty_results_give_identical_metrics(run, tmp_path):
     assert (tmp_path / "results/demo/metrics.csv").read_text() == (run / "results/demo/metrics.csv").read_text()
 
 
-def test_run_settings_rerun_nothing(run):
-    """Device, batch sizes and memory budgets say how, not what: a finished run stays finished."""
+def test_run_settings_rerun_nothing_and_the_generation_batch_size_regenerates(run):
+    """Device, determinism, feature batch size and memory budgets say how, not what: a finished
+    run stays finished. The generation batch size is a param (images depend on it)."""
     original = yaml.safe_load((run / "config.yaml").read_text())  # the config of the last full run
     config = copy.deepcopy(original)
-    config.update(device="cpu", memory={"device_gb": 3, "host_gb": 2})
+    config.update(device="cpu", deterministic=True, memory={"device_gb": 3, "host_gb": 2})
     config["features"].update(batch_size=7, dtype="bfloat16", channels_last=True, compile=True)
-    config["generator"].update(batch_size=3, attention="eager", channels_last=True, compile=True)
+    config["generator"].update(attention="eager", channels_last=True, compile=True)
     write_config(run, config)
-    result = snakemake(run, "-n", "all_models")
+    settings = snakemake(run, "-n", "all_models")
+    config["generator"]["batch_size"] = 3
+    write_config(run, config)
+    generation = snakemake(run, "-n", "all_models")
     write_config(run, original)
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert "Nothing to be done" in result.stdout + result.stderr, result.stdout + result.stderr
+    assert settings.returncode == 0, settings.stderr[-4000:]
+    assert "Nothing to be done" in settings.stdout + settings.stderr, settings.stdout + settings.stderr
+    assert generation.returncode == 0, generation.stderr[-4000:]
+    assert "generate_images" in generation.stdout + generation.stderr
 
 
 def test_config_override_on_the_command_line_reruns_heads_only(run):
@@ -189,3 +211,26 @@ def test_sharded_generation_gives_the_unsharded_bytes_and_a_class_change_regener
     rows = pd.concat([pd.read_parquet(p) for p in work.glob("results/demo/*/images/*.parquet")])
     made = rows[rows["image"].map(lambda path: work / path in new)]
     assert len(new) > 0 and set(made["label"]) == {label} and len(made) >= len(new)
+
+
+def test_outputs_made_on_another_device_are_refused_where_they_are_combined(run, tmp_path):
+    """A run resumed elsewhere: one model's chain made on a GPU node, the other's on this CPU.
+    collect_metrics stops with one line naming both files and the rule to re-run."""
+    import torch
+
+    resumed = tmp_path / "run"
+    shutil.copytree(run, resumed, symlinks=True)
+    heads = resumed / "results/demo/resnet10t/debug_heads.pt"
+    record = torch.load(heads, weights_only=True)
+    assert set(record["provenance"]) >= {"extract_features", "collect_failures", "debug_heads"}
+    for fields in record["provenance"].values():  # as a GPU node would have written them
+        fields.update(device="cuda", device_name="NVIDIA H100 80GB HBM3", cuda="12.8")
+    torch.save(record, heads)
+    result = snakemake(resumed, "--cores", "1", "results/demo/metrics.csv")
+    assert result.returncode != 0
+    log = (resumed / "logs/demo/collect_metrics.log").read_text()
+    line = next(x for x in log.splitlines() if x.startswith("clipmend.provenance.ProvenanceError"))
+    assert "resnet10t/debug_heads.pt" in line and "mobilenetv3_050/debug_heads.pt" in line, line
+    assert "'cuda' vs 'cpu'" in line or "'cpu' vs 'cuda'" in line
+    assert "--forcerun " in line
+

@@ -17,6 +17,9 @@ def _validate_config(schema_path):
     from clipmend import config_check as check
     from clipmend.config import resolve_models
 
+    moved = check.moved_key_error(config)  # an earlier layout's key: its new place, before anything runs
+    if moved:
+        raise WorkflowError(moved)
     resolve_models(config)  # models: paper -> Table 5's 40 entries
     schema_path = f"{workflow.basedir}/{schema_path}"  # the repo root, from any included file
     with open(schema_path) as f:

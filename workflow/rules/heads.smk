@@ -35,6 +35,7 @@ rule debug_heads:
 rule collect_metrics:
     input:
         metrics=expand(rules.debug_heads.output.metrics, model=MODELS, allow_missing=True),
+        heads=expand(rules.debug_heads.output.heads, model=MODELS, allow_missing=True),  # provenance
     output:
         **report_outputs(
             "Accuracy",

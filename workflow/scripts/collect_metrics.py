@@ -4,4 +4,5 @@ from clipmend.evaluation.steps import collect_metrics
 from clipmend.logs import to_file
 
 to_file(snakemake.log[0])
-collect_metrics(snakemake.input.metrics, snakemake.output.metrics, snakemake.output.summary)
+collect_metrics(snakemake.input.metrics, snakemake.output.metrics, snakemake.output.summary,
+                made_by=snakemake.input.heads)

@@ -5,4 +5,5 @@ from clipmend.reporting.steps import collect_collective
 
 to_file(snakemake.log[0])
 collect_collective(snakemake.input.metrics, snakemake.input.matrices, snakemake.input.collective,
-                   snakemake.input.resolutions, dict(snakemake.output.items()))
+                   snakemake.input.resolutions, dict(snakemake.output.items()),
+                   made_by=snakemake.input.heads)

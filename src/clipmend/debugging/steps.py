@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from clipmend import config
+from clipmend import config, provenance
 from clipmend.clip.assign import top_backgrounds
 from clipmend.data.registry import DEBUG_SPLIT
 from clipmend.debugging import collective, failures, sweeps
@@ -32,7 +32,7 @@ from clipmend.debugging.heads import (
 from clipmend.evaluation.metrics import evaluation_sets, metric_rows
 from clipmend.io import read_json, read_parquet, read_torch, write_csv, write_parquet, write_torch
 from clipmend.models.features import read_features
-from clipmend.run_settings import RunSettings
+from clipmend.run_settings import RunSettings, settled
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,12 @@ def _device_options(run: RunSettings | None, threads: int | None) -> dict[str, A
     """``device`` and ``memory_bytes`` for ``train_heads`` from the run settings."""
     if threads:
         torch.set_num_threads(threads)
-    return device_options(run or RunSettings())
+    return device_options(settled(run))
+
+
+def _made(step: str, devices: Mapping[str, Any], *inputs: PathLike) -> dict[str, Any]:
+    """This job's provenance record over its model-derived ``inputs`` (refused if they mix setups)."""
+    return provenance.capture(step, devices["device"], provenance.read_all(inputs))
 
 
 def _head_params(head: Mapping[str, Any]) -> tuple[HeadParams, float]:
@@ -69,6 +74,7 @@ def collect_failures(features: PathLike, own_head: PathLike, classes: PathLike, 
     (``mode``); that head is written to ``failure_head_out`` for ``debug_heads``.
     """
     devices = _device_options(run, threads)
+    made = _made("collect_failures", devices, features)
     class_names = read_json(classes)
     own, _ = read_head(own_head)
     meta, feats = read_features(features, splits=["train", DEBUG_SPLIT])
@@ -82,9 +88,10 @@ def collect_failures(features: PathLike, own_head: PathLike, classes: PathLike, 
     found = failures.collect_failures(debug, pred, seed)
     log.info("%d failures of the %s head in %d debug images: %s", len(found), source,
              len(debug), found["part"].value_counts().to_dict())
+    found.attrs[provenance.KEY] = made
     write_parquet(found, failures_out)
-    write_torch({"weight": torch.from_numpy(weight), "bias": torch.from_numpy(bias), "source": source},
-                failure_head_out)
+    write_torch({"weight": torch.from_numpy(weight), "bias": torch.from_numpy(bias), "source": source,
+                 provenance.KEY: made}, failure_head_out)
     return found
 
 
@@ -98,6 +105,7 @@ def debug_heads(features: PathLike, failure_head: PathLike, failures_path: PathL
     (``debug_heads.pt``) keeps them for the paper rules.
     """
     devices = _device_options(run, threads)
+    made = _made("debug_heads", devices, features, failure_head, failures_path, individual, random)
     params, lam = _head_params(head)
     class_names = read_json(classes)
     meta, feats, train, labels = _original_features(features)
@@ -115,7 +123,7 @@ def debug_heads(features: PathLike, failure_head: PathLike, failures_path: PathL
                           evaluation_sets(meta, read_parquet(failures_path)))
     log.info("\n%s", metrics.to_string(index=False))
     # reused by the paper rules (collective_heads, lambda_sweep, k_sweep) where their settings match
-    write_torch(head_record(dict(zip(strategies, heads)), lam, params), heads_out)
+    write_torch(head_record(dict(zip(strategies, heads)), lam, params) | {provenance.KEY: made}, heads_out)
     write_csv(metrics, metrics_out)
     return metrics
 
@@ -150,6 +158,7 @@ def collective_heads(features: PathLike, failure_head: PathLike, failures_path: 
     host holds the original features and one set, never all of them.
     """
     devices = _device_options(run, threads)
+    _made("collective_heads", devices, features, failure_head, heads, *(e["path"] for e in sources))
     params, lam = _head_params(head)
     reps = config.representatives({m: {"family": f} for m, f in families.items()},
                                   representatives)
@@ -214,6 +223,7 @@ def lambda_sweep(features: PathLike, failure_head: PathLike, failures_path: Path
     λ = 0 (the baseline) and the configured λ (individual debugging) reuse debug_heads.pt.
     """
     devices = _device_options(run, threads)
+    _made("lambda_sweep", devices, features, failure_head, generated, heads)
     params, lam = _head_params(head)
     x, y, evals, num_classes, init = _sweep_inputs(features, failure_head, failures_path, classes)
     gen_meta, gen = read_features(generated)
@@ -240,6 +250,7 @@ def k_sweep(features: PathLike, failure_head: PathLike, failures_path: PathLike,
     is the whole set (k = generator.k) is individual debugging: its head comes from debug_heads.pt.
     """
     devices = _device_options(run, threads)
+    _made("k_sweep", devices, features, failure_head, generated, heads)
     params, lam = _head_params(head)
     ks = list(ks)
     x, y, evals, num_classes, init = _sweep_inputs(features, failure_head, failures_path, classes)

@@ -14,7 +14,7 @@ from clipmend.demo.world import captions
 from clipmend.io import write_torch
 from clipmend.models.training import TrainParams
 from clipmend.models.training import train_clip as fit_clip
-from clipmend.run_settings import RunSettings
+from clipmend.run_settings import RunSettings, settled
 
 
 def train_clip(index: str | Path, weights_out: str | Path, arch: str, train: Mapping[str, Any],
@@ -22,7 +22,7 @@ def train_clip(index: str | Path, weights_out: str | Path, arch: str, train: Map
     """Train open_clip architecture ``arch`` from scratch on the index's ``clip`` split."""
     import open_clip  # after clipmend.clip.loading's torchvision fix
 
-    run = run or RunSettings()
+    run = settled(run)
     if threads:
         torch.set_num_threads(threads)
     register_local_configs()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from clipmend import provenance
 from clipmend.evaluation.assignment import assignment_accuracy as accuracy
 from clipmend.evaluation.assignment import background_resolver
 from clipmend.evaluation.metrics import summarise
@@ -17,8 +18,13 @@ PathLike = str | Path
 
 
 def collect_metrics(metrics: Sequence[PathLike], metrics_out: PathLike,
-                    summary_out: PathLike) -> pd.DataFrame:
-    """Every model's metrics in one table, and a per-strategy summary over models."""
+                    summary_out: PathLike, made_by: Sequence[PathLike] = ()) -> pd.DataFrame:
+    """Every model's metrics in one table, and a per-strategy summary over models.
+
+    ``made_by``: the outputs the metrics come from (``debug_heads.pt``); their provenance
+    must agree (``clipmend.provenance.check``).
+    """
+    provenance.check_files(made_by)
     table = read_csvs(metrics)
     write_csv(table, metrics_out)
     write_csv(summarise(table), summary_out)

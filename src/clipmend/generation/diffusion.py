@@ -97,7 +97,7 @@ class DiffusersGenerator:
                 )
 
     def identity(self) -> dict[str, Any]:
-        """The settings that determine the pixels (not device or batch size)."""
+        """The settings that determine the pixels (batch size too: batches are padded to it)."""
         return {
             "model": self.model,
             "pipeline": self.pipeline,
@@ -108,6 +108,7 @@ class DiffusersGenerator:
             "width": self.width,
             "negative_prompt": self.negative_prompt,
             "dtype": self.dtype,
+            "batch_size": self.batch_size,
         }
 
     def generate(self, requests: Sequence[ImageRequest]) -> Iterator[Image.Image | None]:

@@ -11,6 +11,8 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from clipmend.config_check import moved_key_error
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -53,10 +55,11 @@ def create_generator(
 ) -> Generator:
     """Build the generator called ``name`` with its config options.
 
-    ``device``, ``batch_size`` and ``run_options`` (``attention``, ``channels_last``,
-    ``compile``) are the run's settings (config ``device`` and ``generator.*``), passed to
-    backends that take them; never generator options: they change how fast, not which
-    images (beyond float rounding), so they are not part of an image's key.
+    ``device`` and ``run_options`` (``attention``, ``channels_last``, ``compile``) are the
+    run's settings (config ``device`` and ``generator.*``): they change how fast, not which
+    images (beyond float rounding), so they are not part of an image's key. ``batch_size``
+    is ``generator.batch_size``, a param (diffusers pads short batches to it). All are passed
+    to the backends that take them, and are never generator options.
     """
     import inspect
 
@@ -64,12 +67,9 @@ def create_generator(
     if name not in GENERATORS:
         valid = sorted(set(GENERATORS) | set(BACKEND_MODULES))
         raise ValueError(f"unknown generator backend {name!r}; valid: {valid}")
-    for key, where in RUN_OPTIONS.items():
-        if key in options:
-            raise ValueError(
-                f"generator.options.{key} is {options[key]!r}, but it is a run setting: "
-                f"remove it and set {where}"
-            )
+    moved = moved_key_error({"generator": {"options": options}})
+    if moved:
+        raise ValueError(moved)
     factory = GENERATORS[name]
     accepted = inspect.signature(factory).parameters
     for key, value in (("device", device), ("batch_size", batch_size), *(run_options or {}).items()):

@@ -19,13 +19,15 @@ from typing import Any
 
 import pandas as pd
 
+from clipmend import provenance
 from clipmend.clip.assign import top_backgrounds
+from clipmend.config_check import moved_key_error
 from clipmend.cost import shard_labels
 from clipmend.generation.registry import Generator, create_generator
 from clipmend.generation.requests import ImageRequest, debug_requests, random_requests
 from clipmend.generation.store import generate_set
 from clipmend.io import read_json, read_parquet, write_parquet
-from clipmend.run_settings import RunSettings
+from clipmend.run_settings import RunSettings, settled
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +41,23 @@ def _chosen(assignments: PathLike, k: int, class_names: list[str], what: str) ->
     return chosen
 
 
+DEFAULT_BATCH_SIZE = 8  # the schema's default of generator.batch_size
+
+
+def batch_size(generator: Mapping[str, Any]) -> int:
+    """Prompts per generator call (config ``generator.batch_size``, a param: images depend on it)."""
+    return int(generator.get("batch_size", DEFAULT_BATCH_SIZE))
+
+
 def _generator(generator: Mapping[str, Any], run: RunSettings, threads: int | None) -> Generator:
+    moved = moved_key_error({"generator": generator})  # a moved key would collide with an argument below
+    if moved:
+        raise ValueError(moved)
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    return create_generator(generator["backend"], run.device, run.generation_batch_size,
+    return create_generator(generator["backend"], run.device, batch_size(generator),
                             run.generator_options(), **generator.get("options", {}))
 
 
@@ -55,6 +68,16 @@ def _in_shard(requests: list[ImageRequest], classes: int, shard: Sequence[int] |
     labels = shard_labels(classes, *shard)
     log.info("shard %d of %d: classes %d..%d", shard[0] + 1, shard[1], labels.start, labels.stop - 1)
     return [r for r in requests if r.label in labels]
+
+
+def _write_set(backend: Generator, requests: list, store: PathLike, generator: Mapping[str, Any],
+               out: PathLike) -> None:
+    """Generate ``requests`` into ``store`` and write their manifest, with how this job made them."""
+    manifest = generate_set(backend, requests, store, batch_size(generator))
+    manifest.attrs[provenance.KEY] = provenance.capture(
+        "generate_images", getattr(backend, "device", "cpu"),  # copy-paste: numpy on the host
+        batch_sizes={"generation": batch_size(generator)})
+    write_parquet(manifest, out)
 
 
 def generate_images(assignments: PathLike, classes: PathLike, individual_out: PathLike,
@@ -72,7 +95,7 @@ def generate_images(assignments: PathLike, classes: PathLike, individual_out: Pa
         merge_manifests(individual_parts, individual_out)
         merge_manifests(random_parts, random_out)
         return
-    run = run or RunSettings()
+    run = settled(run)
     class_names = read_json(classes)
     chosen = _chosen(assignments, generator["k"], class_names, "")
     backend = _generator(generator, run, threads)
@@ -80,8 +103,7 @@ def generate_images(assignments: PathLike, classes: PathLike, individual_out: Pa
                                 generator["images_per_background"], generator["seed"])
     random = random_requests(individual, class_names, generator["random_prompt"], generator["seed"])
     for requests, path in [(individual, individual_out), (random, random_out)]:
-        requests = _in_shard(requests, len(class_names), shard)
-        write_parquet(generate_set(backend, requests, store, run.generation_batch_size), path)
+        _write_set(backend, _in_shard(requests, len(class_names), shard), store, generator, path)
 
 
 def generate_collective(assignments: PathLike, classes: PathLike, collective_out: PathLike,
@@ -92,14 +114,13 @@ def generate_collective(assignments: PathLike, classes: PathLike, collective_out
     if parts:
         merge_manifests(parts, collective_out)
         return
-    run = run or RunSettings()
+    run = settled(run)
     class_names = read_json(classes)
     chosen = _chosen(assignments, generator["k"], class_names, f"family {family}, ")
     backend = _generator(generator, run, threads)
     requests = debug_requests(chosen, class_names, generator["prompt"],
                               generator["images_per_background"], generator["seed"])
-    requests = _in_shard(requests, len(class_names), shard)
-    write_parquet(generate_set(backend, requests, store, run.generation_batch_size), collective_out)
+    _write_set(backend, _in_shard(requests, len(class_names), shard), store, generator, collective_out)
 
 
 def merge_manifests(parts: Sequence[PathLike], out: PathLike) -> pd.DataFrame:
@@ -120,6 +141,10 @@ def merge_manifests(parts: Sequence[PathLike], out: PathLike) -> pd.DataFrame:
     manifest = pd.DataFrame(rows, columns=columns)
     manifest.attrs["safety"] = {key: sum(int(f.attrs.get("safety", {}).get(key, 0)) for f in frames)
                                 for key in ("blanked", "regenerated", "dropped")}
+    records = {str(path): frame.attrs.get(provenance.KEY) for path, frame in zip(parts, frames)}
+    provenance.check(records)  # shards made on different devices would mix in one set
+    if frames[0].attrs.get(provenance.KEY) is not None:
+        manifest.attrs[provenance.KEY] = frames[0].attrs[provenance.KEY]
     log.info("merged %d shard manifests: %d images", len(frames), len(manifest))
     write_parquet(manifest, out)
     return manifest

@@ -10,7 +10,7 @@ from typing import Any
 from clipmend.io import read_json, write_json
 from clipmend.llm.backgrounds import propose_backgrounds as propose
 from clipmend.llm.registry import create_backend
-from clipmend.run_settings import RunSettings
+from clipmend.run_settings import RunSettings, settled
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def propose_backgrounds(classes: PathLike, backgrounds_out: PathLike, llm: Mappi
     (config ``clip``: arch and weights; ``clip_weights`` a checkpoint file) text embeddings.
     The run's ``usage`` (requests, cache hits, tokens) is logged and returned, not written.
     """
-    run = run or RunSettings()
+    run = settled(run)
     class_names = read_json(classes)
     backend = create_backend(llm["backend"], **llm.get("options", {}))
     embed, threshold = None, llm.get("dedup_threshold")

@@ -18,6 +18,7 @@ from clipmend import _torchvision_fix  # noqa: F401  (before timm/open_clip/diff
 from clipmend.data.image_batches import batched_tensors, default_workers
 from clipmend.devices import check_placement, resolve_device, to_numpy
 from clipmend.io import reading, write_with
+from clipmend.provenance import parquet_metadata
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +27,20 @@ AUTOCAST = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 FEATURE_DTYPES = ("auto", "float32", *AUTOCAST)
 
 
-def _autocast(dtype: str, dev: torch.device) -> contextlib.AbstractContextManager:
-    """The forward's autocast: ``auto`` is float16 on CUDA and none elsewhere; float32 is none."""
+def autocast_dtype(device: str | torch.device, dtype: str = "auto") -> str | None:
+    """The autocast dtype extraction runs under on ``device`` with ``features.dtype`` = ``dtype``
+    (None: full float32): ``auto`` is float16 on CUDA and none elsewhere."""
     if dtype not in FEATURE_DTYPES:
         raise ValueError(f"features.dtype is {dtype!r}; valid: {list(FEATURE_DTYPES)}")
     if dtype == "auto":
-        return torch.autocast("cuda") if dev.type == "cuda" else contextlib.nullcontext()
-    if dtype == "float32":
-        return contextlib.nullcontext()
-    return torch.autocast(dev.type, dtype=AUTOCAST[dtype])
+        return "float16" if resolve_device(device).type == "cuda" else None
+    return None if dtype == "float32" else dtype
+
+
+def _autocast(dtype: str, dev: torch.device) -> contextlib.AbstractContextManager:
+    """The forward's autocast context (``autocast_dtype``)."""
+    amp = autocast_dtype(dev, dtype)
+    return torch.autocast(dev.type, dtype=AUTOCAST[amp]) if amp else contextlib.nullcontext()
 
 
 @torch.no_grad()
@@ -80,14 +86,19 @@ def extract(encode, transform, refs: Sequence[str], batch_size: int = 128,
     return np.concatenate(out)
 
 
-def write_features(meta: pd.DataFrame, features: np.ndarray, path: str | Path) -> None:
-    """Write ``meta`` columns plus a float16 ``feature`` column to parquet, atomically."""
+def write_features(meta: pd.DataFrame, features: np.ndarray, path: str | Path,
+                   provenance: dict | None = None) -> None:
+    """Write ``meta`` columns plus a float16 ``feature`` column to parquet, atomically, with
+    how they were made (``clipmend.provenance``) where given."""
     if len(meta) != len(features):
         raise ValueError(f"{len(meta)} rows of metadata but {len(features)} feature vectors")
     dim = features.shape[1] if features.ndim == 2 else 0
     flat = pa.array(np.ascontiguousarray(features, dtype=np.float16).reshape(-1))
     table = pa.Table.from_pandas(meta.reset_index(drop=True), preserve_index=False)
     table = table.append_column("feature", pa.FixedSizeListArray.from_arrays(flat, dim))
+    if provenance is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               **parquet_metadata(provenance)})
     write_with(path, lambda tmp: pq.write_table(table, tmp))
 
 

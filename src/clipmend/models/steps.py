@@ -16,15 +16,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from clipmend import provenance
 from clipmend.data.images import UnreadableImageError
 from clipmend.data.registry import DEBUG_SPLIT
 from clipmend.debugging.heads import predict
+from clipmend.devices import resolve_device
 from clipmend.io import read_json, read_parquet, write_torch
 from clipmend.models.backbones import Backbone, create_backbone, create_model, model_transform
-from clipmend.models.features import extract, read_features, write_features
+from clipmend.models.features import autocast_dtype, extract, read_features, write_features
 from clipmend.models.spec import ModelSpec
 from clipmend.models.training import TrainParams, train_classifier
-from clipmend.run_settings import RunSettings
+from clipmend.run_settings import RunSettings, settled
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +46,18 @@ def _extract(backbone: Backbone, refs: Sequence[str], run: RunSettings, desc: st
                    run.device, desc=desc, module=backbone.model, **run.feature_options())
 
 
+def _made(step: str, run: RunSettings, inputs: Mapping[str, Any] | None = None) -> dict:
+    """The provenance record of a feature step's outputs."""
+    device = resolve_device(run.device)
+    return provenance.capture(step, device, inputs, autocast=autocast_dtype(device, run.feature_dtype),
+                              batch_sizes={"features": run.feature_batch_size})
+
+
 def train_backbone(index: PathLike, classes: PathLike, weights_out: PathLike, model: str,
                    entry: Mapping[str, Any], train: Mapping[str, Any],
                    run: RunSettings | None = None, threads: int | None = None) -> None:
     """Train a backbone from scratch on the data set's train split (the demo's models)."""
-    run = run or RunSettings()
+    run = settled(run)
     if threads:
         torch.set_num_threads(threads)
     spec = ModelSpec.from_config(model, entry)
@@ -68,7 +77,7 @@ def extract_features(index: PathLike, classes: PathLike, features_out: PathLike,
                      weights: PathLike | None = None, run: RunSettings | None = None,
                      threads: int | None = None) -> None:
     """A model's features of every train, debug and test image, and its own head (or None)."""
-    run = run or RunSettings()
+    run = settled(run)
     backbone = _backbone(model, entry, classes, weights, run, threads)
     images = read_parquet(index)
     images = images[images["split"].isin(["train", DEBUG_SPLIT, "test"])].reset_index(drop=True)
@@ -77,7 +86,7 @@ def extract_features(index: PathLike, classes: PathLike, features_out: PathLike,
     meta = images[["id", "split", "label"]].copy()
     if head is not None:  # decisions from float32 logits, before the features are stored as float16
         meta["pred"] = predict(features, head[0].numpy(), head[1].numpy())
-    write_features(meta, features, features_out)
+    write_features(meta, features, features_out, _made("extract_features", run))
     write_torch(None if head is None else {"weight": head[0], "bias": head[1]}, own_head_out)
 
 
@@ -86,7 +95,7 @@ def generated_features(manifests: Mapping[str, PathLike], classes: PathLike,
                        weights: PathLike | None = None, run: RunSettings | None = None,
                        threads: int | None = None) -> None:
     """A model's features of its generated image sets (``manifests`` and ``outputs`` by set name)."""
-    run = run or RunSettings()
+    run = settled(run)
     backbone = _backbone(model, entry, classes, weights, run, threads)
     for name, path in manifests.items():
         manifest = read_parquet(path)
@@ -96,7 +105,8 @@ def generated_features(manifests: Mapping[str, PathLike], classes: PathLike,
             err.add_note(f"{path} lists it: re-run with `--forcerun {path}`, and the image store "
                          "regenerates its unreadable images")
             raise
-        write_features(manifest[["id", "label"]], features, outputs[name])
+        made = _made("generated_features", run, provenance.read_all([path]))
+        write_features(manifest[["id", "label"]], features, outputs[name], made)
 
 
 def cross_features(own: Sequence[PathLike], manifests: Mapping[str, PathLike], classes: PathLike,
@@ -108,9 +118,10 @@ def cross_features(own: Sequence[PathLike], manifests: Mapping[str, PathLike], c
     Images are keyed by content, so sets overlap: features the target already has (``own``:
     its own individual and random sets) are reused, and every other image is extracted once.
     """
-    run = run or RunSettings()
+    run = settled(run)
     if threads:
         torch.set_num_threads(threads)
+    made = _made("cross_features", run, provenance.read_all([*own, *manifests.values()]))
     known = {}
     for path in own:
         meta, features = read_features(path)
@@ -128,4 +139,4 @@ def cross_features(own: Sequence[PathLike], manifests: Mapping[str, PathLike], c
     for source, manifest in tables.items():
         rows = [known[i] for i in manifest["id"]]
         features = np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
-        write_features(manifest[["id", "label"]], features, out / f"{source}.parquet")
+        write_features(manifest[["id", "label"]], features, out / f"{source}.parquet", made)

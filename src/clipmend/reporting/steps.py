@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from clipmend import provenance
 from clipmend.config import parse_source
 from clipmend.data.images import load_image
 from clipmend.debugging.collective import overlap_summary, relative_accuracy
@@ -45,12 +46,14 @@ def failure_iou(failures: Sequence[PathLike], iou_out: PathLike, summary_out: Pa
 
 def collect_collective(metrics: PathLike, matrices: Sequence[PathLike],
                        collective: Sequence[PathLike], resolutions: Sequence[PathLike],
-                       outputs: Mapping[str, PathLike]) -> pd.DataFrame:
+                       outputs: Mapping[str, PathLike], made_by: Sequence[PathLike] = ()) -> pd.DataFrame:
     """The collective matrix, metrics_all.csv, relative accuracy (Figure 6) and resolved overlap.
 
     ``outputs``: paths by name (matrix, matrix_png, metrics, relative, relative_png, overlap,
-    overlap_summary).
+    overlap_summary). ``made_by``: the outputs the rows come from (every model's
+    ``debug_heads.pt`` and cross features); their provenance must agree.
     """
+    provenance.check_files(made_by)
     matrix = read_csvs(matrices)
     all_metrics = pd.concat([pd.read_csv(metrics), read_csvs(collective)], ignore_index=True)
     resolution = read_csvs(resolutions)

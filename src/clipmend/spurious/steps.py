@@ -21,9 +21,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from clipmend import provenance
 from clipmend.data.registry import has_attribute
+from clipmend.devices import resolve_device
 from clipmend.io import read_json, read_parquet, read_torch, write_csv, write_parquet, write_torch
-from clipmend.run_settings import RunSettings
+from clipmend.run_settings import RunSettings, settled
 from clipmend.spurious import METHOD_LOSSES, groups, report
 from clipmend.spurious import detect as detection
 
@@ -39,7 +41,7 @@ PREDICTION_COLUMNS = ["method", "model", "id", "split", "label", "attribute", "p
 def _settings(threads: int | None, run: RunSettings | None) -> RunSettings:
     if threads:
         torch.set_num_threads(threads)
-    return run or RunSettings()
+    return settled(run)
 
 
 def attribute_vocabulary(index: pd.DataFrame, phrases: Mapping[str, str]) -> list[str]:
@@ -81,7 +83,7 @@ def clip_features(index: PathLike, classes: PathLike, features_out: PathLike, ar
     steps need (id, split, label, attribute, mask).
     """
     from clipmend.clip.loading import load_clip
-    from clipmend.models.features import extract
+    from clipmend.models.features import autocast_dtype, extract
     from clipmend.spurious.projections import Projections, image_pre_features, text_pre_features
 
     run = _settings(threads, run)
@@ -125,6 +127,9 @@ def clip_features(index: PathLike, classes: PathLike, features_out: PathLike, ar
             "attribute_embeddings": projections.texts(attribute_pre[:, 0]) if attributes else attribute_pre,
             "projections": projections,  # the module: rebuilt on load without CLIP
             "clip": {"arch": arch, "weights": weights},
+            provenance.KEY: provenance.capture(
+                "spurious_clip_features", clip.device, autocast=autocast_dtype(clip.device),
+                batch_sizes={"features": run.feature_batch_size}),
         }
     log.info("cached pre-projection features: %d images %s, %d classes x %d templates, %d attributes",
              len(rows), tuple(image_pre.shape[1:]), len(class_names), n_templates, len(attributes))
@@ -275,9 +280,11 @@ def train_method(clip_features_path: PathLike, method: str, clip_model: str, mod
     """
     run = _settings(threads, run)
     record = read_clip_features(clip_features_path)
+    made = provenance.capture("spurious_train", resolve_device(run.device),
+                              {str(clip_features_path): record.get(provenance.KEY)})
     meta = record["meta"]
     history = pd.DataFrame(columns=["epoch"])
-    saved: dict[str, Any] = {"method": method, "clip_model": clip_model}
+    saved: dict[str, Any] = {"method": method, "clip_model": clip_model, provenance.KEY: made}
     if method == "zeroshot":
         pred = zero_shot_predictions(record)
         saved["projections"] = record["projections"].state_dict()
@@ -304,7 +311,9 @@ def train_method(clip_features_path: PathLike, method: str, clip_model: str, mod
     log.info("%s on %s: test accuracy %.4f", method, clip_model, (test["pred"] == test["label"]).mean())
     write_torch(saved, model_out)
     write_csv(history, history_out)
-    write_parquet(predictions[PREDICTION_COLUMNS], predictions_out)
+    predictions = predictions[PREDICTION_COLUMNS]
+    predictions.attrs[provenance.KEY] = made
+    write_parquet(predictions, predictions_out)
     return predictions
 
 
@@ -451,6 +460,7 @@ def compare(index: PathLike, classes: PathLike, method_predictions: Sequence[Pat
     accuracy weights group accuracies by the train split's group sizes. Data sets without a
     recorded attribute write empty tables (logged).
     """
+    provenance.check_files([*method_predictions, *model_features, *failure_heads, *debug_heads])
     images = read_parquet(index)
     class_names = read_json(classes)
     predictions = [read_parquet(p) for p in method_predictions]

@@ -139,6 +139,7 @@ rule collect_collective:
         resolutions=expand(
             rules.collective_heads.output.resolution, model=MODELS, allow_missing=True
         ),
+        heads=expand(rules.debug_heads.output.heads, model=MODELS, allow_missing=True),  # provenance
     output:
         **report_outputs(
             "Collective debugging (Table 3, Figure 6)",
