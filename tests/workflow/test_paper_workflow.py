@@ -63,7 +63,7 @@ def head_trained_alone(run, target, source, kind):
     settings = dict(paper_config()["head"])
     lam = settings.pop("lambda")
     init, _ = read_head(model_dir / "failure_head.pt")
-    head = train_heads(feats[train], labels[train], [(gen, gen_meta["label"].to_numpy())], [lam],
+    head = train_heads(feats[train], labels[train], [(gen, np.array(gen_meta["label"]))], [lam],
                        labels.max() + 1, HeadParams(**settings), init, progress=False)[0]
     pred = head.predict(feats)
     sets = evaluation_sets(meta, pd.read_parquet(model_dir / "failures.parquet"))
