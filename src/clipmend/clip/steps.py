@@ -16,7 +16,7 @@ from clipmend.clip.assign import assign_backgrounds as assign
 from clipmend.clip.loading import load_clip
 from clipmend.data.registry import DEBUG_SPLIT
 from clipmend.io import read_json, read_parquet, write_parquet
-from clipmend.models.features import extract, read_features, write_features
+from clipmend.models.features import batch_size_for, extract, read_features, write_features
 from clipmend.run_settings import RunSettings
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def clip_debug_features(index: PathLike, features_out: PathLike, arch: str, weig
     images = read_parquet(index)
     debug = images[images["split"] == DEBUG_SPLIT].reset_index(drop=True)
     features = extract(clip.encode_images, clip.preprocess, debug["image"].tolist(),
-                       run.feature_batch_size, run.device, desc="clip", module=clip.model)
+                       batch_size_for(run, {"arch": arch}), run.device, desc="clip", module=clip.model)
     write_features(debug[["id", "label"]], features, features_out)
 
 

@@ -21,7 +21,7 @@ from clipmend.data.registry import DEBUG_SPLIT
 from clipmend.debugging.heads import predict
 from clipmend.io import read_json, read_parquet, write_torch
 from clipmend.models.backbones import Backbone, create_backbone, create_model, model_transform
-from clipmend.models.features import extract, read_features, write_features
+from clipmend.models.features import batch_size_for, extract, read_features, write_features
 from clipmend.models.spec import ModelSpec
 from clipmend.models.training import TrainParams, train_classifier
 from clipmend.run_settings import RunSettings
@@ -39,8 +39,9 @@ def _backbone(model: str, entry: Mapping[str, Any], classes: PathLike, weights: 
     return create_backbone(spec, len(read_json(classes)), weights or None, run.device)
 
 
-def _extract(backbone: Backbone, refs: Sequence[str], run: RunSettings, desc: str) -> np.ndarray:
-    return extract(backbone.features, backbone.transform, list(refs), run.feature_batch_size,
+def _extract(backbone: Backbone, refs: Sequence[str], run: RunSettings, desc: str,
+             entry: Mapping[str, Any]) -> np.ndarray:
+    return extract(backbone.features, backbone.transform, list(refs), batch_size_for(run, dict(entry)),
                    run.device, desc=desc, module=backbone.model)
 
 
@@ -72,7 +73,7 @@ def extract_features(index: PathLike, classes: PathLike, features_out: PathLike,
     backbone = _backbone(model, entry, classes, weights, run, threads)
     images = read_parquet(index)
     images = images[images["split"].isin(["train", DEBUG_SPLIT, "test"])].reset_index(drop=True)
-    features = _extract(backbone, images["image"], run, backbone.spec.name)
+    features = _extract(backbone, images["image"], run, backbone.spec.name, entry)
     head = backbone.classifier()
     meta = images[["id", "split", "label"]].copy()
     if head is not None:  # decisions from float32 logits, before the features are stored as float16
@@ -91,7 +92,7 @@ def generated_features(manifests: Mapping[str, PathLike], classes: PathLike,
     for name, path in manifests.items():
         manifest = read_parquet(path)
         try:
-            features = _extract(backbone, manifest["image"], run, f"{backbone.spec.name} {name}")
+            features = _extract(backbone, manifest["image"], run, f"{backbone.spec.name} {name}", entry)
         except UnreadableImageError as err:
             err.add_note(f"{path} lists it: re-run with `--forcerun {path}`, and the image store "
                          "regenerates its unreadable images")
@@ -122,7 +123,7 @@ def cross_features(own: Sequence[PathLike], manifests: Mapping[str, PathLike], c
              len(tables), len(images), len(images) - len(todo), len(todo))
     if len(todo):
         backbone = _backbone(model, entry, classes, weights, run, None)
-        known.update(zip(todo["id"], _extract(backbone, todo["image"], run, backbone.spec.name)))
+        known.update(zip(todo["id"], _extract(backbone, todo["image"], run, backbone.spec.name, entry)))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for source, manifest in tables.items():
