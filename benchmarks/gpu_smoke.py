@@ -161,11 +161,11 @@ def ratio_extraction(dev: torch.device, small: bool, tmp: Path) -> tuple[float, 
     """(clipmend s, bare s): ``extract`` over image files vs the forward over decoded batches."""
     import contextlib
 
-    from clipmend.models.features import extract  # first: the torchvision fix before timm
-
     import timm  # noqa: I001
     import timm.data
     from PIL import Image
+
+    from clipmend.models.features import extract  # first: the torchvision fix before timm
 
     arch, px, n, batch = ("resnet10t", 64, 64, 32) if small else ("resnet50", 224, 1024, 256)
     model = timm.create_model(arch, pretrained=False, num_classes=0).eval().to(dev)
