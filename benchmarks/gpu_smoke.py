@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO))  # tests.tiny_diffusion, tests.real_world
 
 from rule_times import load, summarise  # noqa: E402
 
+import clipmend._torchvision_fix  # noqa: E402, F401  (before timm, open_clip, diffusers)
 from clipmend.cost import HEAD_FLOPS_PER_NDC  # noqa: E402
 from clipmend.debugging.heads import HeadParams, train_heads  # noqa: E402
 from clipmend.devices import resolve_device, synchronize  # noqa: E402
@@ -161,11 +162,11 @@ def ratio_extraction(dev: torch.device, small: bool, tmp: Path) -> tuple[float, 
     """(clipmend s, bare s): ``extract`` over image files vs the forward over decoded batches."""
     import contextlib
 
-    import timm  # noqa: I001
+    import timm
     import timm.data
     from PIL import Image
 
-    from clipmend.models.features import extract  # first: the torchvision fix before timm
+    from clipmend.models.features import extract
 
     arch, px, n, batch = ("resnet10t", 64, 64, 32) if small else ("resnet50", 224, 1024, 256)
     model = timm.create_model(arch, pretrained=False, num_classes=0).eval().to(dev)
