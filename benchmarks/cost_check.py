@@ -15,6 +15,9 @@ no decoding workers (the runs' jobs have one thread); and the per-core throughpu
 ``cost.CPU`` (measured by ``benchmarks/paper_scale.py``'s ``measure_cpu`` unless
 ``--skip-measure``). A rule the cost model does not size is projected at its base process.
 
+Snakemake samples a job's memory every 30 s (snakemake.benchmark.BENCHMARK_INTERVAL), so
+the measured peak of a job shorter than that is a sample, a lower bound of its true peak.
+
 The last line is ``worst ratio R``: the largest of projected/measured and
 measured/projected peak memory over all rules (each rule's largest job). The exit status
 is 1 when R exceeds ``--limit`` (default 1.5).
@@ -23,6 +26,7 @@ is 1 when R exceeds ``--limit`` (default 1.5).
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from collections import defaultdict
@@ -38,6 +42,7 @@ import paper_scale  # noqa: E402
 
 from clipmend import cost  # noqa: E402
 
+CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 # What each rule's script imports (the base process of its jobs): the rest import timm.
 IMPORTS = {
     "light": "pandas, pyarrow.parquet, PIL.Image",
@@ -56,7 +61,9 @@ RULE_IMPORTS = {
 }
 
 
-def import_set(rule: str, config: dict) -> str:
+def import_set(rule: str, config: dict, dataset: str | None = None) -> str:
+    if rule == "prepare_data" and dataset and config["datasets"][dataset]["kind"] == "demo":
+        return "torch"  # the demo's world is drawn by clipmend.demo (torch)
     if rule in ("generate_images", "generate_collective"):
         return "diffusers" if config["generator"].get("backend") == "diffusers" else "torch"
     return RULE_IMPORTS.get(rule, "timm")
@@ -120,13 +127,17 @@ def check(run: Path, config: dict, cpu: dict, bases: dict[str, tuple[float, floa
     """Per rule: jobs, projected and measured seconds (largest job) and peak GB; and R."""
     by_rule: dict[str, list[dict]] = defaultdict(list)
     for job in jobs_of(run / "benchmarks" / "runs", config):
-        base_gb, start_s = bases[import_set(job["rule"], config)]
-        host = {"base_gb": base_gb, "cuda_gb": 0.0, "worker_gb": 0.0}
+        base_gb, start_s = bases[import_set(job["rule"], config, job["dataset"])]
+        # one decoding worker per CPU beyond the job's one torch thread (data.image_batches
+        # .default_workers on the CPU): a forked process, its RSS about a torch process's;
+        # none for the demo, whose images are .npy rows sliced without decoding
+        arrays = config["datasets"][job["dataset"]]["kind"] == "demo"
+        host = {"base_gb": base_gb, "cuda_gb": 0.0, "worker_gb": 0.0 if arrays else bases["torch"][0]}
         rule, dataset, model = job["rule"], job["dataset"], job["model"]
         if rule in cost.HEAD_RULES:
             peak = cost.head_job(rule, config, dataset, model, host=host, cuda=False)[2]
         else:
-            peak = cost.job_memory_gb(rule, config, dataset, model, 1, 1.0, cuda=False, host=host)
+            peak = cost.job_memory_gb(rule, config, dataset, model, CPUS, 1.0, cuda=False, host=host)
         job["proj_gb"] = peak or base_gb  # a rule the model does not size: its base process
         job["proj_s"] = project_seconds(job, config, cpu, start_s)
         by_rule[rule].append(job)
@@ -137,7 +148,8 @@ def check(run: Path, config: dict, cpu: dict, bases: dict[str, tuple[float, floa
         ratio = max(big["proj_gb"] / big["rss_gb"], big["rss_gb"] / big["proj_gb"])
         rows.append({"rule": rule, "jobs": len(jobs), "proj_s": slow["proj_s"], "meas_s": slow["s"],
                      "time_ratio": slow["proj_s"] / slow["s"], "proj_gb": big["proj_gb"],
-                     "meas_gb": big["rss_gb"], "mem_ratio": ratio, "base": import_set(rule, config)})
+                     "meas_gb": big["rss_gb"], "mem_ratio": ratio,
+                     "base": import_set(rule, config, big["dataset"])})
     table = pd.DataFrame(rows).set_index("rule")
     return table, float(table["mem_ratio"].max())
 
@@ -159,10 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_measure:
         measured = paper_scale.measure_cpu()
         cpu.update({k: v for k, v in measured.items() if k in cpu})
-    kinds = sorted({import_set(j["rule"], config) for j in jobs_of(run / "benchmarks" / "runs", config)})
+    kinds = {import_set(j["rule"], config, j["dataset"]) for j in jobs_of(run / "benchmarks" / "runs", config)}
+    kinds = sorted(kinds | {"torch"})  # torch: the size of a decoding worker
     bases = {kind: measure_base(kind) for kind in kinds}
     print(f"Cost model vs the run in {run} (config {config_path}), projected on this CPU.")
-    print("CPU profile (measured now): " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+    basis = "cost.CPU, assumed" if args.skip_measure else "measured now"
+    print(f"CPU profile ({basis}): " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
     print("Job base processes (measured now: peak RSS GB, import s): "
           + ", ".join(f"{k} {gb:.2f} GB {s:.1f} s" for k, (gb, s) in bases.items()))
     print()

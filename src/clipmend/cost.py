@@ -161,6 +161,11 @@ BASE_GB = 1.2
 CUDA_HOST_GB = 2.5
 SD_HOST_GB = 4.0
 WORKER_GB = 0.5  # one image-decoding worker process
+TRAIN_BYTES_PER_PARAM = 16  # float32 weights, gradients and two optimiser buffers
+# open_clip text towers (token embedding + transformer), M parameters: the configs' vocab_size
+# x width + layers x 12 x width^2 (clipmend-tiny: 49,408 x 128 + 2 x 12 x 128^2)
+CLIP_TEXT_MPARAMS = {"clipmend-tiny": 6.7, "clipmend-tiny-rn": 6.7, "ViT-B-32": 63.4}
+TOKENIZER_GB = 0.03  # open_clip's BPE tokenizer (measured: +26 MB of peak RSS)
 MANIFEST_ROW_BYTES = 900  # one row of a generated-set manifest in pandas (paths, prompt, ...)
 MARGIN = 1.2  # declared = projected peak x MARGIN (at least the rule's floor)
 
@@ -321,8 +326,8 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
     base_gb, cuda_gb = host["base_gb"], host["cuda_gb"] if cuda else 0.0
     entry = config["datasets"][dataset]
     sizes = dataset_sizes(entry)
-    workers = max(0, min(8, threads - 1)) * host["worker_gb"] * GB
-    gpu_base = (base_gb + cuda_gb) * GB + workers
+    workers = max(0, min(8, threads - 1)) * host["worker_gb"] * GB  # decoding (features only)
+    gpu_base = (base_gb + cuda_gb) * GB
     if model is not None:
         px, _, dim, mparams, _ = profile(config["models"][model])
     if rule == "prepare_data":
@@ -330,7 +335,7 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
     if rule in ("extract_features", "generated_features", "cross_features"):
         rows_all = sizes["train"] + sizes["debug"] + sizes["test"]
         gen = generation(config, dataset, fill)
-        base = gpu_base + _model_bytes(mparams) + _batch_bytes(config, config["models"][model])
+        base = gpu_base + workers + _model_bytes(mparams) + _batch_bytes(config, config["models"][model])
         if rule == "extract_features":
             return (base + _features_bytes(rows_all, dim)) / GB
         if rule == "generated_features":  # one set after the other
@@ -350,7 +355,7 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
         return peak / GB
     if rule == "clip_debug_features":
         px, _, dim, mparams, _ = profile(config["clip"])
-        return (gpu_base + _model_bytes(mparams) + _batch_bytes(config, config["clip"])
+        return (gpu_base + workers + _model_bytes(mparams) + _batch_bytes(config, config["clip"])
                 + _features_bytes(sizes["debug"], dim)) / GB
     if rule == "assign_backgrounds":
         _, _, dim, mparams, _ = profile(config["clip"])
@@ -363,6 +368,11 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
         return (gpu_base + pipeline * GB + 2 * gen["per_set"] * 1000.0) / GB
     if rule == "propose_backgrounds":
         return base_gb + 0.5
+    if rule == "train_backbone":  # the demo's models, trained from scratch
+        return base_gb + TRAIN_BYTES_PER_PARAM * profile(config["models"][model])[3] * 1e6 / GB
+    if rule == "train_clip":  # image and text towers, and open_clip's BPE tokenizer
+        mparams = profile(config["clip"])[3] + CLIP_TEXT_MPARAMS.get(str(config["clip"]["arch"]), 63.4)
+        return base_gb + TOKENIZER_GB + TRAIN_BYTES_PER_PARAM * mparams * 1e6 / GB
     return 0.0
 
 
