@@ -62,8 +62,7 @@ RULE_IMPORTS = {
 
 
 def import_set(rule: str, config: dict, dataset: str | None = None) -> str:
-    if rule == "prepare_data" and dataset and config["datasets"][dataset]["kind"] == "demo":
-        return "torch"  # the demo's world is drawn by clipmend.demo (torch)
+    """The import set of a rule's jobs (``dataset``: reserved for kinds that import more)."""
     if rule in ("generate_images", "generate_collective"):
         return "diffusers" if config["generator"].get("backend") == "diffusers" else "torch"
     return RULE_IMPORTS.get(rule, "timm")
@@ -123,10 +122,11 @@ def project_seconds(job: dict, config: dict, cpu: dict, start_s: float) -> float
     return start_s
 
 
-def check(run: Path, config: dict, cpu: dict, bases: dict[str, tuple[float, float]]) -> tuple[pd.DataFrame, float]:
+def check(jobs: list[dict], config: dict, cpu: dict,
+          bases: dict[str, tuple[float, float]]) -> tuple[pd.DataFrame, float]:
     """Per rule: jobs, projected and measured seconds (largest job) and peak GB; and R."""
     by_rule: dict[str, list[dict]] = defaultdict(list)
-    for job in jobs_of(run / "benchmarks" / "runs", config):
+    for job in jobs:
         base_gb, start_s = bases[import_set(job["rule"], config, job["dataset"])]
         # one decoding worker per CPU beyond the job's one torch thread (data.image_batches
         # .default_workers on the CPU): a forked process, its RSS about a torch process's;
@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_measure:
         measured = paper_scale.measure_cpu()
         cpu.update({k: v for k, v in measured.items() if k in cpu})
-    kinds = {import_set(j["rule"], config, j["dataset"]) for j in jobs_of(run / "benchmarks" / "runs", config)}
+    jobs = jobs_of(run / "benchmarks" / "runs", config)
+    kinds = {import_set(j["rule"], config, j["dataset"]) for j in jobs}
     kinds = sorted(kinds | {"torch"})  # torch: the size of a decoding worker
     bases = {kind: measure_base(kind) for kind in kinds}
     print(f"Cost model vs the run in {run} (config {config_path}), projected on this CPU.")
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     print("Job base processes (measured now: peak RSS GB, import s): "
           + ", ".join(f"{k} {gb:.2f} GB {s:.1f} s" for k, (gb, s) in bases.items()))
     print()
-    table, worst = check(run, config, cpu, bases)
+    table, worst = check(jobs, config, cpu, bases)
     print(table.to_string(float_format=lambda v: f"{v:.2f}"))
     print()
     print(f"worst ratio {worst:.2f}")

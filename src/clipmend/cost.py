@@ -331,7 +331,11 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
     if model is not None:
         px, _, dim, mparams, _ = profile(config["models"][model])
     if rule == "prepare_data":
-        return (base_gb * GB + sizes["listed"] * 600.0) / GB
+        drawn = 0.0
+        if entry.get("kind") == "demo":  # the demo world is drawn in float64, then stored as uint8
+            px = int((entry.get("options") or {}).get("image_size", 32))
+            drawn = sizes["listed"] * px * px * 3 * 8.0
+        return (base_gb * GB + sizes["listed"] * 600.0 + drawn) / GB
     if rule in ("extract_features", "generated_features", "cross_features"):
         rows_all = sizes["train"] + sizes["debug"] + sizes["test"]
         gen = generation(config, dataset, fill)
