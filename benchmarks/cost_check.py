@@ -44,6 +44,7 @@ from clipmend import cost  # noqa: E402
 
 CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 # What each rule's script imports (the base process of its jobs): the rest import timm.
+# (clipmend's step modules import torch; timm, open_clip and diffusers load with a model.)
 IMPORTS = {
     "light": "pandas, pyarrow.parquet, PIL.Image",
     "torch": "clipmend._torchvision_fix, torch, pandas, pyarrow.parquet",
@@ -53,6 +54,8 @@ IMPORTS = {
 }
 RULE_IMPORTS = {
     "prepare_data": "light",
+    # head training and failure collection: torch only (timm comes with a backbone)
+    **{rule: "torch" for rule in ("collect_failures", *cost.HEAD_RULES)},
     "clip_debug_features": "open_clip",
     "train_clip": "open_clip",
     "assign_backgrounds": "open_clip",
@@ -130,8 +133,9 @@ def check(jobs: list[dict], config: dict, cpu: dict,
         base_gb, start_s = bases[import_set(job["rule"], config, job["dataset"])]
         # one decoding worker per CPU beyond the job's one torch thread (data.image_batches
         # .default_workers on the CPU): a forked process, its RSS about a torch process's;
-        # none for the demo, whose images are .npy rows sliced without decoding
-        arrays = config["datasets"][job["dataset"]]["kind"] == "demo"
+        # none where the demo's data set images are .npy rows, sliced without decoding
+        arrays = (config["datasets"][job["dataset"]]["kind"] == "demo"
+                  and job["rule"] in ("extract_features", "clip_debug_features"))
         host = {"base_gb": base_gb, "cuda_gb": 0.0, "worker_gb": 0.0 if arrays else bases["torch"][0]}
         rule, dataset, model = job["rule"], job["dataset"], job["model"]
         if rule in cost.HEAD_RULES:

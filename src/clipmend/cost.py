@@ -339,17 +339,22 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
     if rule in ("extract_features", "generated_features", "cross_features"):
         rows_all = sizes["train"] + sizes["debug"] + sizes["test"]
         gen = generation(config, dataset, fill)
-        base = gpu_base + workers + _model_bytes(mparams) + _batch_bytes(config, config["models"][model])
+        batch = feature_batch_size(config, config["models"][model])
+        base = gpu_base + _model_bytes(mparams) + _batch_bytes(config, config["models"][model])
+
+        def decoding(rows: float) -> float:  # data.image_batches: workers only past one batch
+            return workers if rows > batch else 0.0
+
         if rule == "extract_features":
-            return (base + _features_bytes(rows_all, dim)) / GB
+            return (base + decoding(rows_all) + _features_bytes(rows_all, dim)) / GB
         if rule == "generated_features":  # one set after the other
-            return (base + _features_bytes(gen["per_set"], dim)) / GB
+            return (base + decoding(gen["per_set"]) + _features_bytes(gen["per_set"], dim)) / GB
         own = 2 * gen["per_set"]
         todo = max(0.0, gen["individual_union"] - gen["per_set"])
         held = 4.0 * (own + todo) * dim  # features of every image the target needs, float32
         transient = max(4.0 * todo * dim, 8.0 * gen["per_set"] * dim)
         manifests = (gen["sources"] - 1) * gen["per_set"] * MANIFEST_ROW_BYTES * 2
-        return (base + held + transient + manifests) / GB
+        return (base + decoding(todo) + held + transient + manifests) / GB
     if rule == "collect_failures":
         rows = sizes["train"] + sizes["debug"]
         peak = base_gb * GB + 6.0 * rows * dim + 4.0 * sizes["debug"] * dim
@@ -359,6 +364,8 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
         return peak / GB
     if rule == "clip_debug_features":
         px, _, dim, mparams, _ = profile(config["clip"])
+        rows = sizes["debug"]
+        workers = workers if rows > feature_batch_size(config, config["clip"]) else 0.0
         return (gpu_base + workers + _model_bytes(mparams) + _batch_bytes(config, config["clip"])
                 + _features_bytes(sizes["debug"], dim)) / GB
     if rule == "assign_backgrounds":
