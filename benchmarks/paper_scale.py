@@ -34,7 +34,12 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-JOB_OVERHEAD_S = 120.0  # per GPU job: start-up, imports, loading weights (assumed)
+# per GPU job: start-up and imports (benchmarks/cost_check.py measures them on the machine of a
+# run: 5-50 s on the 2-core dev VM under load), the CUDA context (~1-3 s) and the weights
+# (the largest, EfficientNet-L2, 1.9 GB in float32: ~4 s at 0.5 GB/s from a shared file
+# system), rounded up (assumed)
+JOB_OVERHEAD_S = 60.0
+SLURM_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 
 
 sys.path.insert(0, str(REPO / "src"))  # this checkout's clipmend (``import clipmend`` is cheap)
@@ -63,10 +68,19 @@ def local_rules() -> set[str]:
     return names
 
 
-def dry_run_jobs(config_path: Path) -> list[dict]:
-    """Every job of ``paper``: rule, wildcards, threads and evaluated resources (attempt 1)."""
+def dry_run_jobs(config_path: Path, gpu: str | None = None) -> list[dict]:
+    """Every job of ``paper``: rule, wildcards, threads and evaluated resources (attempt 1).
+
+    ``gpu``: the card kind the rules declare their runtime for (config ``cluster.gpu``).
+    """
     cmd = [str(Path(sys.executable).parent / "snakemake"), "-n", "--forceall", "paper",
            "--configfile", str(config_path), "-s", str(REPO / "Snakefile"), "-d", str(REPO)]
+    if gpu:
+        cmd += ["--config", f"cluster={{gpu: {gpu}}}"]
+    threads = (yaml.safe_load(SLURM_PROFILE.read_text()) or {}).get("set-threads") or {}
+    if threads:  # the cluster run's threads (snakemake --profile slurm paper)
+        # threads above --cores are capped in a local dry run (not on SLURM): give it enough
+        cmd += ["--cores", "64", "--set-threads", *(f"{rule}={n}" for rule, n in threads.items())]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if out.returncode:
         raise RuntimeError(f"dry run failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
@@ -137,15 +151,16 @@ def measure_cpu() -> dict[str, float]:
             start = time.perf_counter()
             model(x)
             out[f"{arch}_b32_images_per_s"] = 32 / (time.perf_counter() - start)
-    n, d, c = 4096, 512, 1000  # one full-batch head step: forward + backward
+    out["forward_gflops"] = out["resnet50_b32_images_per_s"] * cost.PROFILES["resnet50"][1]
+    n, d, c = 4096, 512, 1000  # one full-batch head step: logits and the weight gradient
     xs, ys = torch.randn(n, d), torch.randint(0, c, (n,))
     w = torch.zeros(c, d, requires_grad=True)
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < 1.5:
         torch.nn.functional.cross_entropy(xs @ w.T, ys).backward()
         steps += 1
-    out["head_gflops"] = steps * 6 * n * d * c / (time.perf_counter() - start) / 1e9
-    out["text_gflops"] = out["head_gflops"]  # the CLIP text tower is matmuls of the same sizes
+    # the features need no gradient: 4·N·D·C per step, as cost.head_flops counts it
+    out["head_gflops"] = steps * cost.HEAD_FLOPS_PER_NDC * n * d * c / (time.perf_counter() - start) / 1e9
     return out
 
 
@@ -167,6 +182,30 @@ def head_declared_gb(config: dict, held_gb: float, attempt: int = 1) -> float:
     return cost.head_job_mem_mb(held_gb * 1000, device, host_gb, attempt) / 1000
 
 
+def gpu_peak_gb(rule: str, config: dict, dataset: str, model: str | None, gpu: dict,
+                held_gb: float = 0.0) -> float:
+    """Projected GPU memory peak (GB) of one job on the card ``gpu`` (0: the job uses none)."""
+    card = {**config, "cluster": {**(config.get("cluster") or {})}}
+    if rule in ("extract_features", "generated_features", "cross_features"):
+        entry = config["models"][model]
+        return cost.feature_device_gb(entry, cost.feature_batch_size(config, entry, gpu["memory_gb"]))
+    if rule == "clip_debug_features":
+        return cost.feature_device_gb(config["clip"], cost.feature_batch_size(config, config["clip"],
+                                                                              gpu["memory_gb"]))
+    if rule in ("generate_images", "generate_collective"):
+        return cost.sd_device_gb(config) if config["generator"].get("backend") == "diffusers" else 0.0
+    if rule in cost.HEAD_RULES:  # the planner keeps its chunks within the budget
+        return cost.CUDA_CONTEXT_GB + min(cost.head_budget_gb(card, gpu), held_gb)
+    if rule == "collect_failures":
+        entry = config["models"][model]
+        if cost.has_own_head(entry, config["datasets"][dataset]):
+            return 0.0
+        sizes = cost.dataset_sizes(config["datasets"][dataset])
+        features = sizes["train"] * cost.profile(entry)[2] * 4 / cost.GB
+        return cost.CUDA_CONTEXT_GB + min(cost.head_budget_gb(card, gpu), features)
+    return 0.0
+
+
 def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -> list[dict]:
     locals_ = local_rules()
     by_rule: dict[str, list[dict]] = defaultdict(list)
@@ -176,7 +215,7 @@ def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -
     for rule, rjobs in by_rule.items():
         row = {"rule": rule, "jobs": len(rjobs), "unit": "-", "units": 0.0, "where": "local",
                "h_max": 0.0, "runtime_h": None, "gpu_h": 0.0, "cpu_h": 0.0, "peak": 0.0,
-               "declared": None, "ok": "local"}
+               "declared": None, "ok": "local", "gpu_gb": 0.0}
         if rule in locals_ or rule == "paper":
             rows.append(row)
             continue
@@ -188,6 +227,7 @@ def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -
             wc, threads = job["wildcards"], job["threads"]
             dataset, model = wc.get("dataset"), wc.get("model")
             gen = cost.generation(config, dataset, fill) if dataset else {}
+            files_gb = 0.0
             if rule in cost.HEAD_RULES:
                 flops, seconds, peak, files_gb = cost.head_job(rule, config, dataset, model, gpu)
                 row["unit"], row["units"] = "FLOPs", row["units"] + flops
@@ -236,6 +276,8 @@ def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -
                 row["input_sized"] = True
             else:
                 declared = float(declared) / 1000
+            if dataset:
+                row["gpu_gb"] = max(row["gpu_gb"], gpu_peak_gb(rule, config, dataset, model, gpu, files_gb))
             if row["declared"] is None or peak > row["peak"]:  # the job with the largest peak
                 row["peak"], row["declared"] = peak, declared
             runtime = float(job["resources"].get("runtime", 0)) / 60
@@ -246,6 +288,7 @@ def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -
             row["late"] = row.get("late", 0) + (hours > runtime)
         row["ok"] = "OK" if not row["under"] else f"UNDER ({row['under']} jobs)"
         row["time"] = "OK" if not row["late"] else f"UNDER ({row['late']} jobs)"
+        row["card"] = "OK" if row["gpu_gb"] <= gpu["memory_gb"] else "OVER"
         rows.append(row)
     return rows
 
@@ -262,8 +305,8 @@ def fmt(value: float) -> str:
 
 def table(rows: list[dict], gpu_basis: str, cpu_basis: str) -> str:
     head = ("| rule | jobs | unit | units | runs on | h/job (max) | its runtime h | time "
-            "| GPU h | CPU h | basis | peak GB (max job) | its mem GB | memory |")
-    lines = [head, "|" + " --- |" * 14]
+            "| GPU h | CPU h | basis | peak GB (max job) | its mem GB | memory | GPU GB (max job) | card |")
+    lines = [head, "|" + " --- |" * 16]
     for r in sorted(rows, key=lambda r: (r["where"] == "local", -r["gpu_h"], -r["cpu_h"], r["rule"])):
         basis = gpu_basis if r["where"] == "gpu" else cpu_basis if r["where"] == "cpu" else "-"
         declared = "-" if r["declared"] is None else fmt(r["declared"])
@@ -273,7 +316,8 @@ def table(rows: list[dict], gpu_basis: str, cpu_basis: str) -> str:
         lines.append(f"| {r['rule']} | {r['jobs']} | {r['unit']} | {fmt(r['units'])} | {r['where']} "
                      f"| {fmt(r['h_max'])} | {runtime} | {r.get('time', r['ok'])} "
                      f"| {fmt(r['gpu_h'])} | {fmt(r['cpu_h'])} "
-                     f"| {basis} | {fmt(r['peak'])} | {declared} | {r['ok']} |")
+                     f"| {basis} | {fmt(r['peak'])} | {declared} | {r['ok']} "
+                     f"| {fmt(r['gpu_gb'])} | {r.get('card', '-')} |")
     return "\n".join(lines)
 
 
@@ -321,7 +365,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("config", type=Path)
     parser.add_argument("--skip-measure", action="store_true",
                         help="use cost.CPU's assumed CPU figures instead of measuring (seconds)")
-    parser.add_argument("--gpu-json", type=Path, help="measured GPU figures (keys of cost.GPU)")
+    parser.add_argument("--gpu", choices=sorted(cost.GPUS),
+                        help="the card kind to project for (default: the config's cluster.gpu)")
+    parser.add_argument("--gpu-json", type=Path, help="measured GPU figures (keys of cost.GPUS[kind])")
     parser.add_argument("--fill", type=float, default=1.0,
                         help="share of the classes x k background slots filled (1: upper bound)")
     parser.add_argument("--count-models", action="store_true",
@@ -331,7 +377,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.count_models:
         count_models(config)
         return
-    gpu, gpu_basis = dict(cost.GPU), "assumed"
+    if args.gpu:
+        config.setdefault("cluster", {})["gpu"] = args.gpu
+    gpu, gpu_basis = dict(cost.gpu_kind(config)), "public"
     if args.gpu_json:
         gpu.update(json.loads(args.gpu_json.read_text()))
         gpu_basis = "measured"
@@ -341,7 +389,7 @@ def main(argv: list[str] | None = None) -> None:
         measured["base_rss_gb"] = base_rss_gb()
         cpu.update({k: v for k, v in measured.items() if k in cpu})
         cpu_basis = "measured"
-    jobs = dry_run_jobs(args.config)
+    jobs = dry_run_jobs(args.config, args.gpu)
     rows = project(config, jobs, cpu, gpu, args.fill)
     gen = {d: cost.generation(config, d, args.fill) for d in config["datasets"]}
     print(f"Paper target of {args.config}: {len(jobs)} jobs; GPU: one {gpu['name']} ({gpu_basis}).")
@@ -355,8 +403,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"| CPU {key} (1 thread) | {measured[key]:.2f} | measured |")
     for family, tflops in gpu["forward_tflops"].items():
         print(f"| GPU forward TFLOP/s, {family} (AMP, batch 256) | {tflops:g} | {gpu_basis} |")
-    print(f"| GPU SD v1.5 images/s (512 px, 50 steps, fp16, batch 8) | {gpu['sd_images_per_s']:g} "
+    print(f"| GPU SD v1.5 images/s (512 px, 50 steps, fp16, batch 4) | {gpu['sd_images_per_s']:g} "
           f"| {gpu_basis} |")
+    opts = config["generator"].get("options") or {}
+    print(f"| generation setting: scheduler, steps | {opts.get('scheduler', 'pipeline default')}, "
+          f"{cost.sd_steps(config)} | config |")
     print(f"| GPU head matmul TFLOP/s (TF32) | {gpu['head_tflops']:g} | {gpu_basis} |")
     print()
     for d, g in gen.items():
@@ -375,18 +426,19 @@ def main(argv: list[str] | None = None) -> None:
     print()
     total = sum(r["gpu_h"] for r in rows)
     cpu_total = sum(r["cpu_h"] for r in rows)
-    over = []
-    for name, entry in config["models"].items():
-        _, _, _, mparams, act = cost.profile(entry)
-        batch = int(config["features"]["batch_size"])
-        need = (4 * mparams * 1e6 + 3 * 2 * act * 1e6 * batch) / cost.GB + 1.0
-        if need > gpu["memory_gb"]:
-            over.append(f"{name} ~{need:.0f} GB")
-    if over:
-        print(f"GPU memory of extraction at batch {config['features']['batch_size']} (weights + "
-              f"3 x the largest layer's input+output in fp16) over {gpu['memory_gb']:g} GB: "
-              + ", ".join(over) + ".")
+    batches = {name: cost.feature_batch_size(config, entry, gpu["memory_gb"])
+               for name, entry in config["models"].items()}
+    small = {n: b for n, b in batches.items() if b < cost.FEATURE_BATCH_MAX}
+    if small:
+        print(f"Feature batch sizes below {cost.FEATURE_BATCH_MAX} (features.batch_size "
+              f"{config['features']['batch_size']}; memory model of each architecture on "
+              f"{gpu['memory_gb']:g} GB): " + ", ".join(f"{n} {b}" for n, b in small.items()) + ".")
         print()
+    over = [r["rule"] for r in rows if r.get("card") == "OVER"]
+    if over:
+        print(f"Jobs whose projected GPU peak exceeds the {gpu['memory_gb']:g} GB card: {', '.join(over)}.")
+        print()
+    print(f"max_job_hours {max(r['h_max'] for r in rows):.1f}")
     print(f"cpu_hours {cpu_total:.0f}")
     print(f"gpu_hours {total:.0f}")
 

@@ -9,7 +9,8 @@ Per-model numbers (``PROFILES``) were counted with ``torch.utils.flop_counter`` 
 meta device (``benchmarks/paper_scale.py --count-models`` recounts them): input size,
 forward GFLOPs per image (multiply-adds count 2), feature dimension, parameters, and the
 largest input+output of one layer (million elements per image, a proxy of activation
-memory). GPU throughputs are assumptions (``GPU``) until measured on the target GPU.
+memory). GPU throughputs (``GPUS``, one profile per card kind) are public figures, each
+with its source next to it, until ``benchmarks/gpu_smoke.py`` measures them on the card.
 """
 
 from __future__ import annotations
@@ -59,34 +60,99 @@ PROFILES: dict[str, tuple[int, float, int, float, float]] = {
     "RN50x4": (288, 42.56, 640, 87.1, 3.3),
     "RN101": (224, 19.54, 512, 56.3, 1.6),
     "RN50x16": (384, 149.39, 768, 167.3, 7.1),
+    # the demo's backbones (config/config.yaml; at their own 32 px input, see ``profile``)
+    "resnet10t": (176, 1.40, 512, 4.9, 1.0),
+    "vit_tiny_patch16_224": (224, 2.51, 192, 5.5, 0.3),
+    "convnext_atto": (224, 1.09, 320, 3.4, 1.0),
+    "convnext_femto": (224, 1.56, 384, 4.8, 1.2),
+    "mobilenetv3_small_050": (224, 0.05, 1024, 0.6, 0.4),
+    "mobilenetv3_small_075": (224, 0.08, 1024, 1.0, 0.5),
+    "clipmend-tiny": (32, 0.01, 128, 0.4, 0.0),
 }
-# an arch not in the table (the demo's small backbones): ResNet-50-sized, a safe default
+# an arch not in the table: ResNet-50-sized, a safe default
 DEFAULT_PROFILE = (224, 8.17, 2048, 25.0, 1.6)
 
-# The GPU the projection is for, and its assumed throughputs (replace with measurements).
-GPU: dict[str, Any] = {
-    "name": "NVIDIA A100 40GB SXM",
-    "memory_gb": 40.0,
-    # effective TFLOP/s of a batch-256 mixed-precision forward, per family: public PyTorch
-    # AMP throughputs (ResNet-50 ~2,500 img/s, ViT-B/16 ~1,100 img/s, EfficientNet-B0
-    # ~6,000 img/s on an A100) times the counted FLOPs; 312 TFLOP/s is the fp16 peak
-    "forward_tflops": {"resnet": 20.0, "densenet": 12.0, "efficientnet": 5.0, "vit": 40.0,
-                       "swav": 20.0, "moco": 20.0, "dino": 35.0, "clip": 35.0},
-    "forward_tflops_default": 15.0,
-    # SD v1.5, 512 px, 50 steps, classifier-free guidance, fp16, SDPA, batch 8: fal.ai
-    # measured 31 it/s (1.6 s per image) at batch 1 on an A100 80GB; batching adds ~25%
-    "sd_images_per_s": 0.8,
-    # head training (TF32 matmuls via clipmend.devices.allow_tf32; 156 TFLOP/s peak)
-    "head_tflops": 80.0,
-    "pcie_gb_per_s": 20.0,  # host -> device, when a head's features exceed the device budget
+# --- the GPU kinds a projection can be for (config ``cluster.gpu``, paper_scale ``--gpu``) ----
+#
+# Effective forward TFLOP/s per family (mixed precision, large batch): timm's own benchmark
+# of inference throughput, huggingface/pytorch-image-models
+# results/benchmark-infer-amp-nchw-pt240-cu124-rtx4090.csv (AMP, NCHW, batch 1024, RTX 4090),
+# times this module's counted FLOPs per image: resnet50 4,218 img/s x 8.17 = 34 TFLOP/s;
+# resnet34 8,192 x 7.33 = 60; densenet121 3,615 x 5.67 = 20; tf_efficientnet_b0 7,641 x 0.77 =
+# 5.9 and tf_efficientnet_b2 3,828 x 1.98 = 7.6; vit_small_patch16_224 7,693 x 9.2 = 71;
+# vit_base_patch32_224 10,113 x 8.82 = 89; vit_large_patch32_224 3,482 x 30.75 = 107. No such
+# table exists for the A100 or H100: the A100 takes the RTX 4090's figures unscaled (a lower
+# bound: the A100's dense FP16 tensor peak, 312 TFLOP/s, and its 1,555 GB/s exceed the 4090's
+# 165 TFLOP/s and 1,008 GB/s; NVIDIA A100 and Ada (AD102) datasheets), rounded down.
+_FORWARD_4090 = {"resnet": 30.0, "densenet": 18.0, "efficientnet": 6.0, "vit": 70.0,
+                 "swav": 30.0, "moco": 30.0, "dino": 70.0, "clip": 60.0}
+GPUS: dict[str, dict[str, Any]] = {
+    "a100": {
+        "name": "NVIDIA A100 40GB SXM",
+        # NVIDIA A100 datasheet (nvidia.com, "NVIDIA A100 Tensor Core GPU", 40GB SXM column):
+        # 40 GB HBM2, 1,555 GB/s, FP16 tensor 312 TFLOP/s dense, TF32 156 TFLOP/s dense
+        "memory_gb": 40.0,
+        "forward_tflops": dict(_FORWARD_4090),
+        "forward_tflops_default": 15.0,
+        # diffusers' own SD v1.5 timings, docs/source/en/optimization/torch2.0.md, "A100 (batch
+        # size: 4)", SD txt2img, torch 2.0 without compile (SDPA, fp16, 512 px, 50 steps with
+        # classifier-free guidance): 11.6 it/s of a batch of 4 = 11.6 x 4 / 50 = 0.93 images/s
+        # (batch 16: 3.04 it/s x 16 / 50 = 0.97 images/s)
+        "sd_images_per_s": 0.93,
+        # head training: TF32 matmuls (clipmend.devices.allow_tf32) at about half of the
+        # datasheet's 156 TFLOP/s dense TF32 peak (measured on the card by gpu_smoke.py)
+        "head_tflops": 80.0,
+        # PCIe 4.0 x16: 32 GB/s per direction (PCI-SIG), ~20 GB/s achieved from pinned memory
+        "pcie_gb_per_s": 20.0,
+    },
+    "h100": {
+        "name": "NVIDIA H100 80GB SXM",
+        # NVIDIA H100 datasheet ("NVIDIA H100 Tensor Core GPU", SXM column): 80 GB HBM3,
+        # 3.35 TB/s, FP16 tensor 989 TFLOP/s dense, TF32 494 TFLOP/s dense
+        "memory_gb": 80.0,
+        # no public timm/diffusers table for the H100: the A100 figures x 2.0, below both the
+        # datasheets' memory-bandwidth ratio (3.35 / 1.555 = 2.15) and dense FP16 ratio (3.2)
+        "forward_tflops": {k: 2.0 * v for k, v in _FORWARD_4090.items()},
+        "forward_tflops_default": 30.0,
+        "sd_images_per_s": 2.0 * 0.93,  # the A100's diffusers figure x 2.0 (as above)
+        "head_tflops": 250.0,  # about half of the datasheet's 494 TFLOP/s dense TF32
+        "pcie_gb_per_s": 40.0,  # PCIe 5.0 x16: 64 GB/s per direction (PCI-SIG), ~40 achieved
+    },
 }
+GPU: dict[str, Any] = GPUS["a100"]  # the default kind (config ``cluster.gpu``)
+
+# GPU memory (GB) a process needs before its own tensors: the CUDA context with cuBLAS and
+# cuDNN loaded (PyTorch on A100/H100: ~0.5 GB), and a margin for cuBLAS workspaces (PyTorch
+# keeps 4 MiB x 8 per handle and stream before Hopper, 32 MiB on Hopper) and the caching
+# allocator's fragmentation. The head budget is the device's free memory less DEVICE_MARGIN_GB
+# (clipmend.debugging.heads.memory_budget), the config's memory.device_gb only an upper bound.
+CUDA_CONTEXT_GB = 0.5
+DEVICE_MARGIN_GB = 1.5
+# SD v1.5 in float16 on the GPU: UNet 860 M + text encoder 123 M + VAE 84 M parameters x 2 bytes
+# (diffusers' model cards) = 2.1 GB, plus the VAE decode of one 512 px image (~1 GB, the reason
+# diffusers offers enable_vae_slicing) per image of a batch. Assumed.
+SD_GPU_GB = 2.1
+SD_GPU_GB_PER_IMAGE = 1.0
+# Share of SD time that does not scale with the number of denoising steps (text encoder and
+# VAE decode: ~50 ms of the ~1.1 s per image at 50 steps in diffusers' A100 table). Assumed.
+SD_FIXED_SHARE = 0.05
+
+
+def gpu_kind(config: dict[str, Any] | None = None, name: str | None = None) -> dict[str, Any]:
+    """The GPU profile named ``name``, else the config's ``cluster.gpu`` (default a100)."""
+    name = name or str(((config or {}).get("cluster") or {}).get("gpu", "a100"))
+    if name not in GPUS:
+        raise ValueError(f"unknown GPU kind {name!r}: expected one of {', '.join(GPUS)}")
+    return GPUS[name]
+
+
 # CPU figures per core, used where a rule runs on the CPU or decodes images: rounded from
 # benchmarks/paper_scale.py's measurements on a 2-core dev VM (it re-measures them each run)
 CPU: dict[str, float] = {
     "decode_jpeg_per_s": 100.0,  # 500x375 JPEG -> resized, cropped, normalised 224 px tensor
     "decode_png_per_s": 40.0,  # 512 px generated PNG -> tensor
-    "head_gflops": 40.0,  # full-batch head training step, one thread
-    "text_gflops": 40.0,  # CLIP text tower, one thread
+    "head_gflops": 40.0,  # full-batch head training step (4·N·D·C), one thread
+    "forward_gflops": 60.0,  # a ResNet-50 forward at batch 32, one thread (fp32)
 }
 
 # host memory (GB): a Python process with torch, timm, pandas, pyarrow imported; what a CUDA
@@ -95,6 +161,11 @@ BASE_GB = 1.2
 CUDA_HOST_GB = 2.5
 SD_HOST_GB = 4.0
 WORKER_GB = 0.5  # one image-decoding worker process
+TRAIN_BYTES_PER_PARAM = 16  # float32 weights, gradients and two optimiser buffers
+# open_clip text towers (token embedding + transformer), M parameters: the configs' vocab_size
+# x width + layers x 12 x width^2 (clipmend-tiny: 49,408 x 128 + 2 x 12 x 128^2)
+CLIP_TEXT_MPARAMS = {"clipmend-tiny": 6.7, "clipmend-tiny-rn": 6.7, "ViT-B-32": 63.4}
+TOKENIZER_GB = 0.03  # open_clip's BPE tokenizer (measured: +26 MB of peak RSS)
 MANIFEST_ROW_BYTES = 900  # one row of a generated-set manifest in pandas (paths, prompt, ...)
 MARGIN = 1.2  # declared = projected peak x MARGIN (at least the rule's floor)
 
@@ -104,8 +175,17 @@ BACKGROUNDS_PER_CLASS = 10
 
 
 def profile(entry: dict[str, Any]) -> tuple[int, float, int, float, float]:
-    """A model's (px, GFLOPs, dim, M params, peak activation M) from its config entry."""
-    return PROFILES.get(str(entry.get("arch")), DEFAULT_PROFILE)
+    """A model's (px, GFLOPs, dim, M params, peak activation M) from its config entry.
+
+    An entry whose ``pretrained_cfg`` sets another input size (the demo's 32 px models)
+    scales FLOPs and activations by the pixels.
+    """
+    px, gflops, dim, mparams, act = PROFILES.get(str(entry.get("arch")), DEFAULT_PROFILE)
+    size = ((entry.get("pretrained_cfg") or {}).get("input_size") or [0, px])[-1]
+    if int(size) != px:
+        scale = (int(size) / px) ** 2
+        return int(size), gflops * scale, dim, mparams, act * scale
+    return px, gflops, dim, mparams, act
 
 
 def dataset_sizes(entry: dict[str, Any]) -> dict[str, int]:
@@ -186,57 +266,124 @@ def _model_bytes(mparams: float) -> float:
     return 2 * 4 * mparams * 1e6  # the state dict and the model, float32
 
 
-def _batch_bytes(config: dict[str, Any], px: int) -> float:
-    batch = int((config.get("features") or {}).get("batch_size", 256))
-    return 2 * batch * 3 * px * px * 4.0
+def _batch_bytes(config: dict[str, Any], entry: dict[str, Any]) -> float:
+    """Two float32 input batches (the one in the forward and the next, prefetched)."""
+    px = profile(entry)[0]
+    return 2 * feature_batch_size(config, entry) * 3 * px * px * 4.0
+
+
+# --- feature batch size from a memory model of the architecture -----------------------------
+
+FEATURE_BATCH_MAX = 256
+
+
+def feature_device_gb(entry: dict[str, Any], batch: int, value_bytes: int = 2) -> float:
+    """Projected device memory (GB) of a no-grad forward of ``batch`` images of a model.
+
+    The float32 weights, and three times the largest layer's input + output per image (the
+    layer's operands and the next layer's output alive together; ``PROFILES``' last column,
+    counted with forward hooks on the meta device) in ``value_bytes`` (2: autocast fp16/bf16;
+    4: float32 on the CPU), plus the CUDA context.
+    """
+    _, _, _, mparams, act = profile(entry)
+    tensors = 4 * mparams * 1e6 + 3 * value_bytes * act * 1e6 * batch
+    return CUDA_CONTEXT_GB + tensors / GB
+
+
+def auto_batch_size(entry: dict[str, Any], memory_gb: float, value_bytes: int = 2,
+                    most: int = FEATURE_BATCH_MAX) -> int:
+    """The largest power of two up to ``most`` whose forward fits ``memory_gb`` less the margin."""
+    batch = most
+    while batch > 1 and feature_device_gb(entry, batch, value_bytes) > memory_gb - DEVICE_MARGIN_GB:
+        batch //= 2
+    return batch
+
+
+def feature_batch_size(config: dict[str, Any], entry: dict[str, Any],
+                       memory_gb: float | None = None) -> int:
+    """``features.batch_size`` when the user set one, else chosen for the card (``auto``)."""
+    requested = (config.get("features") or {}).get("batch_size", "auto")
+    if requested not in (None, "auto"):
+        return int(requested)
+    return auto_batch_size(entry, memory_gb or gpu_kind(config)["memory_gb"])
+
+
+# The host a job runs on: its base process (GB), what a CUDA context adds, one decoding worker.
+# The cluster's GPU node by default (the figures above); benchmarks/cost_check.py measures
+# them on the machine a run was made on (a CPU: no CUDA context).
+GPU_NODE: dict[str, float] = {"base_gb": BASE_GB, "cuda_gb": CUDA_HOST_GB, "worker_gb": WORKER_GB}
 
 
 def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | None = None,
-                  threads: int = 1, fill: float = 1.0) -> float:
-    """Projected peak host memory (GB) of one job of ``rule`` (0 for a rule not modelled)."""
+                  threads: int = 1, fill: float = 1.0, cuda: bool = True,
+                  host: dict[str, float] | None = None) -> float:
+    """Projected peak host memory (GB) of one job of ``rule`` (0 for a rule not modelled).
+
+    ``cuda``: the job runs on a GPU (its process holds a CUDA context); False on the CPU.
+    ``host``: base process, CUDA context and worker sizes (``GPU_NODE`` by default).
+    """
+    host = host or GPU_NODE
+    base_gb, cuda_gb = host["base_gb"], host["cuda_gb"] if cuda else 0.0
     entry = config["datasets"][dataset]
     sizes = dataset_sizes(entry)
-    workers = max(0, min(8, threads - 1)) * WORKER_GB * GB
-    gpu_base = (BASE_GB + CUDA_HOST_GB) * GB + workers
+    workers = max(0, min(8, threads - 1)) * host["worker_gb"] * GB  # decoding (features only)
+    gpu_base = (base_gb + cuda_gb) * GB
     if model is not None:
         px, _, dim, mparams, _ = profile(config["models"][model])
     if rule == "prepare_data":
-        return (BASE_GB * GB + sizes["listed"] * 600.0) / GB
+        drawn = 0.0
+        if entry.get("kind") == "demo":  # the demo world is drawn in float64, then stored as uint8
+            px = int((entry.get("options") or {}).get("image_size", 32))
+            drawn = sizes["listed"] * px * px * 3 * 8.0
+        return (base_gb * GB + sizes["listed"] * 600.0 + drawn) / GB
     if rule in ("extract_features", "generated_features", "cross_features"):
         rows_all = sizes["train"] + sizes["debug"] + sizes["test"]
         gen = generation(config, dataset, fill)
-        base = gpu_base + _model_bytes(mparams) + _batch_bytes(config, px)
+        batch = feature_batch_size(config, config["models"][model])
+        base = gpu_base + _model_bytes(mparams) + _batch_bytes(config, config["models"][model])
+
+        def decoding(rows: float) -> float:  # data.image_batches: workers only past one batch
+            return workers if rows > batch else 0.0
+
         if rule == "extract_features":
-            return (base + _features_bytes(rows_all, dim)) / GB
+            return (base + decoding(rows_all) + _features_bytes(rows_all, dim)) / GB
         if rule == "generated_features":  # one set after the other
-            return (base + _features_bytes(gen["per_set"], dim)) / GB
+            return (base + decoding(gen["per_set"]) + _features_bytes(gen["per_set"], dim)) / GB
         own = 2 * gen["per_set"]
         todo = max(0.0, gen["individual_union"] - gen["per_set"])
         held = 4.0 * (own + todo) * dim  # features of every image the target needs, float32
         transient = max(4.0 * todo * dim, 8.0 * gen["per_set"] * dim)
         manifests = (gen["sources"] - 1) * gen["per_set"] * MANIFEST_ROW_BYTES * 2
-        return (base + held + transient + manifests) / GB
+        return (base + decoding(todo) + held + transient + manifests) / GB
     if rule == "collect_failures":
         rows = sizes["train"] + sizes["debug"]
-        peak = BASE_GB * GB + 6.0 * rows * dim + 4.0 * sizes["debug"] * dim
-        if not has_own_head(config["models"][model], entry):
+        peak = base_gb * GB + 6.0 * rows * dim + 4.0 * sizes["debug"] * dim
+        if not has_own_head(config["models"][model], entry):  # a baseline head, on the device
             peak += 8.0 * sizes["train"] * dim + 16.0 * sizes["train"] * sizes["classes"]
+            peak += cuda_gb * GB
         return peak / GB
     if rule == "clip_debug_features":
         px, _, dim, mparams, _ = profile(config["clip"])
-        return (gpu_base + _model_bytes(mparams) + _batch_bytes(config, px)
+        rows = sizes["debug"]
+        workers = workers if rows > feature_batch_size(config, config["clip"]) else 0.0
+        return (gpu_base + workers + _model_bytes(mparams) + _batch_bytes(config, config["clip"])
                 + _features_bytes(sizes["debug"], dim)) / GB
     if rule == "assign_backgrounds":
         _, _, dim, mparams, _ = profile(config["clip"])
         texts = sizes["classes"] * backgrounds_per_class(config)
-        return (BASE_GB * GB + _model_bytes(mparams) + 6.0 * sizes["debug"] * dim
+        return (base_gb * GB + _model_bytes(mparams) + 6.0 * sizes["debug"] * dim
                 + 8.0 * texts * dim) / GB
     if rule.removesuffix("_shard") in ("generate_images", "generate_collective"):
         gen = generation(config, dataset, fill)
-        pipeline = SD_HOST_GB if config["generator"].get("backend") == "diffusers" else 0.5
+        pipeline = SD_HOST_GB if config["generator"].get("backend") == "diffusers" else 0.0
         return (gpu_base + pipeline * GB + 2 * gen["per_set"] * 1000.0) / GB
     if rule == "propose_backgrounds":
-        return BASE_GB + 0.5
+        return base_gb + 0.5
+    if rule == "train_backbone":  # the demo's models, trained from scratch
+        return base_gb + TRAIN_BYTES_PER_PARAM * profile(config["models"][model])[3] * 1e6 / GB
+    if rule == "train_clip":  # image and text towers, and open_clip's BPE tokenizer
+        mparams = profile(config["clip"])[3] + CLIP_TEXT_MPARAMS.get(str(config["clip"]["arch"]), 63.4)
+        return base_gb + TOKENIZER_GB + TRAIN_BYTES_PER_PARAM * mparams * 1e6 / GB
     return 0.0
 
 
@@ -258,7 +405,7 @@ def forward_seconds(config: dict[str, Any], entry: dict[str, Any], images: float
     Decoding overlaps the forward when the job has decoding workers (threads > 1);
     with one thread it runs in turn with the forward, in the job's own process.
     """
-    cpu, gpu = cpu or CPU, gpu or GPU
+    cpu, gpu = cpu or CPU, gpu or gpu_kind(config)
     _, gflops, _, _, _ = profile(entry)
     family = str(entry.get("family", ""))
     tflops = gpu["forward_tflops"].get(family, gpu["forward_tflops_default"])
@@ -270,26 +417,61 @@ def forward_seconds(config: dict[str, Any], entry: dict[str, Any], images: float
 
 
 def sd_seconds(images: float, config: dict[str, Any], gpu: dict | None = None) -> float:
-    """Seconds of SD generation on one GPU (scaled by steps and pixels from 50 at 512 px)."""
-    gpu = gpu or GPU
-    opts = config["generator"].get("options") or {}
-    scale = (int(opts.get("steps", 50)) / 50) * (int(opts.get("height", 512)) * int(opts.get("width", 512)) / 512**2)
+    """Seconds of SD generation on one GPU, scaled from 50 steps at 512 px.
+
+    The denoising steps (``generator.options.num_inference_steps``, or its older name
+    ``steps``) scale all but ``SD_FIXED_SHARE`` of the time; a multistep solver costs one
+    UNet evaluation per step like the paper's default scheduler, so only the step count
+    matters. Pixels scale all of it.
+    """
+    gpu = gpu or gpu_kind(config)
+    steps = sd_steps(config)
+    pixels = int(_gen_option(config, "height", 512)) * int(_gen_option(config, "width", 512)) / 512**2
+    scale = (SD_FIXED_SHARE + (1 - SD_FIXED_SHARE) * steps / 50) * pixels
     return images * scale / gpu["sd_images_per_s"]
 
 
+def _gen_option(config: dict[str, Any], key: str, default: Any) -> Any:
+    return (config["generator"].get("options") or {}).get(key, default)
+
+
+def sd_steps(config: dict[str, Any]) -> int:
+    """Denoising steps of the generator (the paper's 50 unless the options say otherwise)."""
+    opts = config["generator"].get("options") or {}
+    return int(opts.get("num_inference_steps", opts.get("steps", 50)))
+
+
+def sd_device_gb(config: dict[str, Any]) -> float:
+    """Projected GPU peak (GB) of an SD generation job: weights, a batch of VAE decodes, context."""
+    batch = int(config["generator"].get("batch_size", 8))
+    return CUDA_CONTEXT_GB + SD_GPU_GB + SD_GPU_GB_PER_IMAGE * batch
+
+
+def head_budget_gb(config: dict[str, Any], gpu: dict[str, Any] | None = None) -> float:
+    """The head planner's device budget on a card: its memory less the margin, at most memory.device_gb."""
+    gpu = gpu or gpu_kind(config)
+    cap = float((config.get("memory") or {}).get("device_gb", gpu["memory_gb"]))
+    return min(cap, gpu["memory_gb"] - DEVICE_MARGIN_GB)
+
+
+HEAD_FLOPS_PER_NDC = 4.0  # forward + weight gradient (see head_flops)
 HEAD_RULES = ("debug_heads", "collective_heads", "lambda_sweep", "k_sweep")
 
 
 def head_flops(rows_orig: float, gen_rows: list[float], dim: int, classes: int, epochs: int) -> float:
-    """Full-batch training FLOPs: forward + backward = 3 x 2·N·D·C per head and epoch."""
+    """Full-batch training FLOPs as ``heads._fit_chunk`` performs them: 4·N·D·C per head and epoch.
+
+    Per step, the logits ``x W^T`` (2·N·D·C) and the weight gradient ``G^T x`` (2·N·D·C); no
+    gradient with respect to the features is formed.
+    """
     rows = len(gen_rows) * rows_orig + sum(gen_rows)
-    return 6.0 * rows * dim * classes * epochs
+    return HEAD_FLOPS_PER_NDC * rows * dim * classes * epochs
 
 
-def head_job(rule: str, config: dict, dataset: str, model: str,
-             gpu: dict | None = None) -> tuple[float, float, float, float]:
+def head_job(rule: str, config: dict, dataset: str, model: str, gpu: dict | None = None,
+             host: dict[str, float] | None = None, cuda: bool = True) -> tuple[float, float, float, float]:
     """(FLOPs, GPU seconds, peak host GB, GB of its float16 feature files) of one head-training job."""
-    gpu = gpu or GPU
+    gpu = gpu or gpu_kind(config)
     sizes = dataset_sizes(config["datasets"][dataset])
     gen = generation(config, dataset)
     per_set, sources = gen["per_set"], gen["sources"]
@@ -307,15 +489,17 @@ def head_job(rule: str, config: dict, dataset: str, model: str,
     flops = head_flops(sizes["train"], gen_rows, dim, sizes["classes"], epochs)
     held = sizes["train"] + sizes["debug"] + sizes["test"] + sets * per_set
     held_gb = held * dim * 2 / GB  # float16
-    budget = float((config.get("memory") or {}).get("device_gb", gpu["memory_gb"]))
+    budget = head_budget_gb(config, gpu)
     transfer = held_gb / gpu["pcie_gb_per_s"] * epochs if held_gb > 0.8 * budget else 0.0
     seconds = max(flops / (gpu["head_tflops"] * 1e12), transfer)
     # read as float32 (collective_heads keeps its generated sets float16), plus the transient
     # float16 buffer of the read and Python, torch, a CUDA context
     orig_gb = (sizes["train"] + sizes["debug"] + sizes["test"]) * dim * 2 / GB
     arrays = 2 * orig_gb + (held_gb - orig_gb) * (1 if rule == "collective_heads" else 2)
-    host = BASE_GB + CUDA_HOST_GB + arrays + orig_gb + 1.0
-    return flops, seconds, host, held_gb
+    host = host or GPU_NODE
+    share = 1.0 if cuda else min(2 * held_gb, float((config.get("memory") or {}).get("host_gb", 16)))
+    peak = host["base_gb"] + (host["cuda_gb"] if cuda else 0.0) + arrays + orig_gb + share
+    return flops, seconds, peak, held_gb
 
 
 def runtime_min(rule: str, config: dict[str, Any], dataset: str, model: str | None = None,
@@ -329,7 +513,7 @@ def job_hours(rule: str, config: dict[str, Any], dataset: str, model: str | None
               threads: int = 1, fill: float = 1.0, cpu: dict | None = None,
               gpu: dict | None = None, first: bool = True) -> float:
     """Projected hours of one job (the worst job: ``first`` generation job makes the shared images)."""
-    cpu, gpu = cpu or CPU, gpu or GPU
+    cpu, gpu = cpu or CPU, gpu or gpu_kind(config)
     entry = config["datasets"][dataset]
     sizes = dataset_sizes(entry)
     gen = generation(config, dataset, fill)
@@ -358,7 +542,7 @@ def job_hours(rule: str, config: dict[str, Any], dataset: str, model: str | None
         return head_job(rule, config, dataset, model, gpu)[1] / 3600
     if rule == "assign_backgrounds":
         texts = sizes["classes"] * backgrounds_per_class(config)
-        return texts * 2 * 38e6 * 77 / (cpu["text_gflops"] * 1e9) / 3600
+        return texts * 2 * 38e6 * 77 / (cpu["forward_gflops"] * 1e9) / 3600
     return 0.0
 
 

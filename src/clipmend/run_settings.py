@@ -35,7 +35,7 @@ class RunSettings:
     """The run settings of one workflow run."""
 
     device: str = "auto"
-    feature_batch_size: int = 256
+    feature_batch_size: int | None = None  # None: ``auto``, per model (clipmend.cost.auto_batch_size)
     device_memory_gb: float = 40.0  # per job on the GPU (heads are chunked to fit)
     host_memory_gb: float = 16.0  # per job in host RAM
     deterministic: bool = False  # deterministic algorithms (and no TF32) on every device
@@ -53,7 +53,7 @@ class RunSettings:
         generator = dict(config.get("generator") or {})
         return cls(
             device=str(config.get("device", cls.device)),
-            feature_batch_size=int(features.get("batch_size", cls.feature_batch_size)),
+            feature_batch_size=_batch_size(features.get("batch_size", "auto")),
             device_memory_gb=float(memory.get("device_gb", cls.device_memory_gb)),
             host_memory_gb=float(memory.get("host_gb", cls.host_memory_gb)),
             deterministic=bool(config.get("deterministic", cls.deterministic)),
@@ -84,6 +84,10 @@ def settled(run: RunSettings | None) -> RunSettings:
 
         set_deterministic(True)
     return run
+
+
+def _batch_size(value: Any) -> int | None:
+    return None if value in (None, "auto") else int(value)
 
 
 def strip_run_settings(section: str, values: Mapping[str, Any]) -> dict[str, Any]:

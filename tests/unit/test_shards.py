@@ -31,8 +31,10 @@ def test_imagenet_generation_is_split_into_jobs_within_the_bound():
     config = load("imagenet.yaml")
     bound = cost.max_job_hours(config)
     assert bound == 12
-    for rule, shards in (("generate_images", 5), ("generate_collective", 3)):
-        assert cost.generation_shards(config, "imagenet", rule) == shards
+    counts = {}
+    for rule in ("generate_images", "generate_collective"):
+        counts[rule] = shards = cost.generation_shards(config, "imagenet", rule)
+        assert shards > 1  # one job would exceed the bound
         hours = cost.job_hours(f"{rule}_shard", config, "imagenet")
         assert hours * cost.SHARD_RUNTIME_MARGIN <= bound  # the declared runtime fits too
         assert cost.job_hours(rule, config, "imagenet") == 0  # it only merges
@@ -44,7 +46,8 @@ def test_imagenet_generation_is_split_into_jobs_within_the_bound():
     # a tighter bound: more shards, each within it
     config["cluster"]["max_job_hours"] = 4
     shards = cost.generation_shards(config, "imagenet")
-    assert shards > 5 and cost.job_hours("generate_images_shard", config, "imagenet") * 1.5 <= 4
+    assert shards > counts["generate_images"]
+    assert cost.job_hours("generate_images_shard", config, "imagenet") * 1.5 <= 4
 
 
 def test_the_demo_generates_in_one_job_and_shards_never_outnumber_classes():

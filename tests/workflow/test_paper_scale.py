@@ -8,14 +8,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_paper_scale_imagenet_table():
+def paper_scale(*args: str, config: str = "config/imagenet.yaml") -> list[str]:
     out = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks/paper_scale.py"), "config/imagenet.yaml",
-         "--skip-measure"],
+        [sys.executable, str(REPO / "benchmarks/paper_scale.py"), config, "--skip-measure", *args],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=True,
     ).stdout
-    lines = out.strip().splitlines()
-    assert re.fullmatch(r"gpu_hours \d+(\.\d+)?", lines[-1]), lines[-1]
+    return out.strip().splitlines()
+
+
+def rule_rows(lines: list[str]) -> dict[str, dict[str, str]]:
     start = next(i for i, line in enumerate(lines) if line.startswith("| rule |"))
     header = [c.strip() for c in lines[start].strip("|").split("|")]
     rows = []
@@ -25,19 +26,46 @@ def test_paper_scale_imagenet_table():
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert len(cells) == len(header), line
         rows.append(dict(zip(header, cells)))
-    by_rule = {r["rule"]: r for r in rows}
+    return {r["rule"]: r for r in rows}
+
+
+def test_paper_scale_imagenet_table():
+    lines = paper_scale("--gpu", "h100")
+    assert re.fullmatch(r"gpu_hours \d+(\.\d+)?", lines[-1]), lines[-1]
+    assert re.fullmatch(r"max_job_hours \d+(\.\d+)?", lines[-3]), lines[-3]
+    assert "NVIDIA H100 80GB" in lines[0]
+    by_rule = rule_rows(lines)
     assert by_rule["extract_features"]["jobs"] == "40"
     assert by_rule["generate_images"]["unit"] == "new images"
     assert {"collect_failures", "cross_features", "generate_collective"} <= set(by_rule)
-    # every rule declares at least its projected peak memory and its projected time
+    # the projected GPU peak of every job fits the card (the card's memory is fixed, not
+    # derived from the projection); declared mem_mb/runtime are projection x margin, so
+    # comparing them with the projection could not fail and is not asserted here: the
+    # projection is checked against measurements by benchmarks/cost_check.py
     for row in by_rule.values():
         if row["runs on"] != "local":
-            assert row["memory"] == "OK" and row["time"] == "OK", row
+            assert row["card"] == "OK", row
+    assert max(float(r["h/job (max)"].replace(",", "")) for r in by_rule.values()) == \
+        float(lines[-3].split()[1])
+    total = sum(float(r["GPU h"].replace(",", "")) for r in by_rule.values())
     # every job fits cluster.max_job_hours (12 by default): generation runs in shards
-    assert max(float(r["h/job (max)"].replace(",", "")) for r in rows) <= 12
+    assert max(float(r["h/job (max)"].replace(",", "")) for r in by_rule.values()) <= 12
     assert int(by_rule["generate_images_shard"]["jobs"]) > int(by_rule["generate_images"]["jobs"])
-    total = sum(float(r["GPU h"].replace(",", "")) for r in rows)
     assert abs(total - float(lines[-1].split()[1])) <= 0.05 * total + 2
+
+
+def test_a_global_batch_of_256_overflows_the_a100(tmp_path):
+    """Without the per-model batch, EfficientNet-B6...L2 do not fit 40 GB: the card check says so."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "config/imagenet.yaml").read_text())
+    config["features"]["batch_size"] = 256
+    path = tmp_path / "imagenet256.yaml"
+    path.write_text(yaml.safe_dump(config))
+    lines = paper_scale("--gpu", "a100", config=str(path))
+    assert rule_rows(lines)["extract_features"]["card"] == "OVER"
+    assert any("exceeds the 40 GB card" in line for line in lines)
+    assert rule_rows(paper_scale("--gpu", "a100"))["extract_features"]["card"] == "OK"  # auto
 
 
 def test_paper_scale_measures_cpu_throughputs_in_the_same_run():

@@ -234,3 +234,33 @@ def test_outputs_made_on_another_device_are_refused_where_they_are_combined(run,
     assert "'cuda' vs 'cpu'" in line or "'cpu' vs 'cuda'" in line
     assert "--forcerun " in line
 
+
+
+def cost_check_module():
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import cost_check
+
+    return cost_check
+
+
+def test_cost_model_matches_the_runs_measured_memory(run, capsys):
+    """benchmarks/cost_check.py on this run: projected peak memory within 1.5x of Snakemake's."""
+    cost_check = cost_check_module()
+    status = cost_check.main([str(run), "--skip-measure"])
+    out = capsys.readouterr().out
+    worst = float(out.strip().splitlines()[-1].removeprefix("worst ratio "))
+    for rule in ("prepare_data", "extract_features", "generated_features", "debug_heads", "collect_failures"):
+        assert f"\n{rule} " in out, out
+    assert status == 0 and worst <= 1.5, out
+
+
+def test_cost_check_fails_on_a_wrong_model(run, monkeypatch, capsys):
+    """The cluster node's host figures (base 1.2 GB + a CUDA context) applied to this CPU run."""
+    from clipmend import cost
+
+    cost_check = cost_check_module()
+    monkeypatch.setattr(cost_check, "measure_base", lambda kind: (cost.BASE_GB + cost.CUDA_HOST_GB, 1.0))
+    assert cost_check.main([str(run), "--skip-measure"]) == 1
+    assert float(capsys.readouterr().out.strip().splitlines()[-1].split()[-1]) > 1.5

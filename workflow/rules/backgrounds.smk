@@ -36,6 +36,8 @@ rule assign_backgrounds:
         prompt=get_config("clip", "prompt"),
     log:
         "logs/{dataset}/{model}/assign_backgrounds.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/{model}/assign_backgrounds.tsv"
     resources:
         mem_mb=cost_mem_mb("assign_backgrounds", 2000),
         runtime=cost_runtime("assign_backgrounds", 20),

@@ -45,6 +45,8 @@ rule collect_failures:
         "features"
     log:
         "logs/{dataset}/{model}/collect_failures.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/{model}/collect_failures.tsv"
     resources:
         gpu=1,  # a baseline head (models without their own) trains on the device
         mem_mb=cost_mem_mb("collect_failures", 4000),

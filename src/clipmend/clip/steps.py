@@ -18,7 +18,7 @@ from clipmend.clip.loading import load_clip
 from clipmend.data.registry import DEBUG_SPLIT
 from clipmend.devices import resolve_device
 from clipmend.io import read_json, read_parquet, write_parquet
-from clipmend.models.features import autocast_dtype, extract, read_features, write_features
+from clipmend.models.features import autocast_dtype, batch_size_for, extract, read_features, write_features
 from clipmend.run_settings import RunSettings, settled
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def clip_debug_features(index: PathLike, features_out: PathLike, arch: str, weig
     images = read_parquet(index)
     debug = images[images["split"] == DEBUG_SPLIT].reset_index(drop=True)
     features = extract(clip.encode_images, clip.preprocess, debug["image"].tolist(),
-                       run.feature_batch_size, run.device, desc="clip", module=clip.model)
+                       batch_size_for(run, {"arch": arch}), run.device, desc="clip", module=clip.model)
     made = provenance.capture("clip_debug_features", clip.device, autocast=autocast_dtype(clip.device),
                               batch_sizes={"features": run.feature_batch_size})
     write_features(debug[["id", "label"]], features, features_out, made)

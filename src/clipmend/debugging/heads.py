@@ -121,9 +121,24 @@ class ChunkPlan:
 
 
 def memory_budget(settings: RunSettings, device: str | torch.device) -> int:
-    """Bytes head training may use: ``memory.device_gb`` on CUDA, ``memory.host_gb`` otherwise."""
-    gb = settings.device_memory_gb if resolve_device(device).type == "cuda" else settings.host_memory_gb
-    return int(gb * GB)
+    """Bytes head training may use: on CUDA what the device has free, at most ``memory.device_gb``.
+
+    On CUDA: ``torch.cuda.mem_get_info`` (free bytes, after this process's CUDA context)
+    less ``clipmend.cost.DEVICE_MARGIN_GB`` for cuBLAS workspaces and the caching
+    allocator's fragmentation; the config's ``memory.device_gb`` is an upper bound, so a
+    40 GB default never plans past a 24 GB card. Elsewhere ``memory.host_gb``.
+    """
+    dev = resolve_device(device)
+    if dev.type != "cuda":
+        return int(settings.host_memory_gb * GB)
+    from clipmend.cost import DEVICE_MARGIN_GB
+
+    free = torch.cuda.mem_get_info(dev)[0]
+    budget = min(settings.device_memory_gb * GB, free - DEVICE_MARGIN_GB * 1e9)
+    if budget <= 0:
+        raise RuntimeError(f"device {dev} has {free / GB:.2f} GiB free, less than the "
+                           f"{DEVICE_MARGIN_GB} GB margin for workspaces: no room to train heads")
+    return int(budget)
 
 
 def device_options(settings: RunSettings) -> dict[str, Any]:

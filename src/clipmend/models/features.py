@@ -19,6 +19,7 @@ from clipmend.data.image_batches import batched_tensors, default_workers
 from clipmend.devices import check_placement, resolve_device, to_numpy
 from clipmend.io import reading, write_with
 from clipmend.provenance import parquet_metadata
+from clipmend.run_settings import RunSettings
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,23 @@ def _autocast(dtype: str, dev: torch.device) -> contextlib.AbstractContextManage
     """The forward's autocast context (``autocast_dtype``)."""
     amp = autocast_dtype(dev, dtype)
     return torch.autocast(dev.type, dtype=AUTOCAST[amp]) if amp else contextlib.nullcontext()
+
+
+def batch_size_for(run: RunSettings, entry: dict) -> int:
+    """The run's ``features.batch_size``, or (``auto``) the largest that fits the device for this model.
+
+    ``auto``: ``clipmend.cost.auto_batch_size`` with the architecture's memory model, for the
+    card's total memory (``torch.cuda.mem_get_info``; the forward runs under autocast) or, on
+    the CPU, the host budget ``memory.host_gb`` (float32 activations).
+    """
+    if run.feature_batch_size:
+        return run.feature_batch_size
+    from clipmend import cost
+
+    dev = resolve_device(run.device)
+    if dev.type == "cuda":
+        return cost.auto_batch_size(entry, torch.cuda.mem_get_info(dev)[1] / cost.GB, value_bytes=2)
+    return cost.auto_batch_size(entry, run.host_memory_gb, value_bytes=4)
 
 
 @torch.no_grad()

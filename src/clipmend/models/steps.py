@@ -23,7 +23,7 @@ from clipmend.debugging.heads import predict
 from clipmend.devices import resolve_device
 from clipmend.io import read_json, read_parquet, write_torch
 from clipmend.models.backbones import Backbone, create_backbone, create_model, model_transform
-from clipmend.models.features import autocast_dtype, extract, read_features, write_features
+from clipmend.models.features import autocast_dtype, batch_size_for, extract, read_features, write_features
 from clipmend.models.spec import ModelSpec
 from clipmend.models.training import TrainParams, train_classifier
 from clipmend.run_settings import RunSettings, settled
@@ -41,13 +41,14 @@ def _backbone(model: str, entry: Mapping[str, Any], classes: PathLike, weights: 
     return create_backbone(spec, len(read_json(classes)), weights or None, run.device)
 
 
-def _extract(backbone: Backbone, refs: Sequence[str], run: RunSettings, desc: str) -> np.ndarray:
-    return extract(backbone.features, backbone.transform, list(refs), run.feature_batch_size,
+def _extract(backbone: Backbone, refs: Sequence[str], run: RunSettings, desc: str,
+             entry: Mapping[str, Any]) -> np.ndarray:
+    return extract(backbone.features, backbone.transform, list(refs), batch_size_for(run, dict(entry)),
                    run.device, desc=desc, module=backbone.model, **run.feature_options())
 
 
 def _made(step: str, run: RunSettings, inputs: Mapping[str, Any] | None = None) -> dict:
-    """The provenance record of a feature step's outputs."""
+    """The provenance record of a feature step's outputs (batch size None: ``auto``, per model)."""
     device = resolve_device(run.device)
     return provenance.capture(step, device, inputs, autocast=autocast_dtype(device, run.feature_dtype),
                               batch_sizes={"features": run.feature_batch_size})
@@ -81,7 +82,7 @@ def extract_features(index: PathLike, classes: PathLike, features_out: PathLike,
     backbone = _backbone(model, entry, classes, weights, run, threads)
     images = read_parquet(index)
     images = images[images["split"].isin(["train", DEBUG_SPLIT, "test"])].reset_index(drop=True)
-    features = _extract(backbone, images["image"], run, backbone.spec.name)
+    features = _extract(backbone, images["image"], run, backbone.spec.name, entry)
     head = backbone.classifier()
     meta = images[["id", "split", "label"]].copy()
     if head is not None:  # decisions from float32 logits, before the features are stored as float16
@@ -100,7 +101,7 @@ def generated_features(manifests: Mapping[str, PathLike], classes: PathLike,
     for name, path in manifests.items():
         manifest = read_parquet(path)
         try:
-            features = _extract(backbone, manifest["image"], run, f"{backbone.spec.name} {name}")
+            features = _extract(backbone, manifest["image"], run, f"{backbone.spec.name} {name}", entry)
         except UnreadableImageError as err:
             err.add_note(f"{path} lists it: re-run with `--forcerun {path}`, and the image store "
                          "regenerates its unreadable images")
@@ -133,7 +134,7 @@ def cross_features(own: Sequence[PathLike], manifests: Mapping[str, PathLike], c
              len(tables), len(images), len(images) - len(todo), len(todo))
     if len(todo):
         backbone = _backbone(model, entry, classes, weights, run, None)
-        known.update(zip(todo["id"], _extract(backbone, todo["image"], run, backbone.spec.name)))
+        known.update(zip(todo["id"], _extract(backbone, todo["image"], run, backbone.spec.name, entry)))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for source, manifest in tables.items():

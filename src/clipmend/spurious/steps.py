@@ -83,7 +83,7 @@ def clip_features(index: PathLike, classes: PathLike, features_out: PathLike, ar
     steps need (id, split, label, attribute, mask).
     """
     from clipmend.clip.loading import load_clip
-    from clipmend.models.features import autocast_dtype, extract
+    from clipmend.models.features import autocast_dtype, batch_size_for, extract
     from clipmend.spurious.projections import Projections, image_pre_features, text_pre_features
 
     run = _settings(threads, run)
@@ -93,7 +93,8 @@ def clip_features(index: PathLike, classes: PathLike, features_out: PathLike, ar
     rows = images[images["split"].isin(SPLITS)].reset_index(drop=True)
     clip = load_clip(arch, weights, run.device)
     image_pre = extract(lambda b: image_pre_features(clip.model, b), clip.preprocess, rows["image"].tolist(),
-                        run.feature_batch_size, run.device, desc="clip pre-projection", module=clip.model)
+                        batch_size_for(run, {"arch": arch}), run.device, desc="clip pre-projection",
+                        module=clip.model)
     attributes = attribute_vocabulary(images, attribute_phrases)
     try:
         attribute_texts = [attribute_prompt.format(attribute=attribute_phrases.get(a, a)) for a in attributes]

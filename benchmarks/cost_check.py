@@ -1,0 +1,212 @@
+"""The cost model against a finished run: projected vs measured time and peak memory per rule.
+
+    python benchmarks/cost_check.py RUN_DIR [--config CONFIG] [--limit 1.5]
+
+``RUN_DIR`` is the run's working directory (with ``benchmarks/runs/``) or its ``results``
+folder. Every job of the run that Snakemake benchmarked (the rules' ``benchmark:`` TSVs:
+wall seconds ``s`` and peak resident memory ``max_rss`` in MB, of the job's process and
+its children) is projected by ``clipmend.cost`` for the same config on THIS machine's CPU,
+and the two are compared per rule.
+
+The CPU profile is calibrated here, in this run, and printed: the base process of a job
+(a Python process importing what the rule's script imports, with ``snakemake.script``;
+its peak RSS and import time, measured in a subprocess per import set), no CUDA context,
+no decoding workers (the runs' jobs have one thread); and the per-core throughputs of
+``cost.CPU`` (measured by ``benchmarks/paper_scale.py``'s ``measure_cpu`` unless
+``--skip-measure``). A rule the cost model does not size is projected at its base process.
+
+Snakemake samples a job's memory every 0.5 s for its first 30 samples (15 s), then every
+30 s (snakemake.benchmark: BENCHMARK_INTERVAL_SHORT, BENCHMARK_INTERVAL). A job that ends
+between 15 and 45 s is not sampled after its first 15 s (often still importing on a busy
+machine): its measured peak is a lower bound, so for it only an under-projection counts
+(measured / projected); every other job counts both ways.
+
+The last line is ``worst ratio R``: the largest of projected/measured and
+measured/projected peak memory over all rules (each rule's largest job). The exit status
+is 1 when R exceeds ``--limit`` (default 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "src"))
+
+import paper_scale  # noqa: E402
+
+from clipmend import cost  # noqa: E402
+
+CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+# What each rule's script imports (the base process of its jobs): the rest import timm.
+# (clipmend's step modules import torch; timm, open_clip and diffusers load with a model.)
+IMPORTS = {
+    "light": "pandas, pyarrow.parquet, PIL.Image",
+    "torch": "clipmend._torchvision_fix, torch, pandas, pyarrow.parquet",
+    "timm": "clipmend._torchvision_fix, timm, pandas, pyarrow.parquet",
+    "open_clip": "clipmend._torchvision_fix, timm, open_clip, pandas, pyarrow.parquet",
+    "diffusers": "clipmend._torchvision_fix, timm, open_clip, diffusers, pandas, pyarrow.parquet",
+}
+RULE_IMPORTS = {
+    "prepare_data": "light",
+    # head training and failure collection: torch only (timm comes with a backbone)
+    **{rule: "torch" for rule in ("collect_failures", *cost.HEAD_RULES)},
+    "clip_debug_features": "open_clip",
+    "train_clip": "open_clip",
+    "assign_backgrounds": "open_clip",
+    "spurious_clip_features": "open_clip",
+    "spurious_train": "open_clip",
+}
+
+
+def import_set(rule: str, config: dict, dataset: str | None = None) -> str:
+    """The import set of a rule's jobs (``dataset``: reserved for kinds that import more)."""
+    if rule in ("generate_images", "generate_collective"):
+        return "diffusers" if config["generator"].get("backend") == "diffusers" else "torch"
+    return RULE_IMPORTS.get(rule, "timm")
+
+
+def measure_base(kind: str) -> tuple[float, float]:
+    """(peak RSS GB, import seconds) of a job's base process that imports ``IMPORTS[kind]``."""
+    # VmHWM, not ru_maxrss: the latter keeps a forking parent's peak across exec
+    code = ("import time; t = time.perf_counter(); import re, snakemake.script, "
+            f"{IMPORTS[kind]}; s = time.perf_counter() - t; "
+            "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
+            "print(hwm, s)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO)
+    rss_kb, seconds = out.stdout.split()[-2:]
+    return int(rss_kb) * 1024 / cost.GB, float(seconds)
+
+
+def run_dir(path: Path) -> Path:
+    """The run's working directory from it or its ``results`` folder."""
+    for candidate in (path, path.parent):
+        if (candidate / "benchmarks" / "runs").is_dir():
+            return candidate
+    raise SystemExit(f"cost_check: no benchmarks/runs under {path} or its parent: "
+                     "give the directory a workflow run was made in (or its results folder)")
+
+
+def jobs_of(runs: Path, config: dict) -> list[dict]:
+    """One row per benchmarked job: rule, dataset, model, measured seconds and peak GB."""
+    rows = []
+    for tsv in sorted(runs.rglob("*.tsv")):
+        parts = tsv.relative_to(runs).parts
+        rule, dataset, model = tsv.stem, parts[0], None
+        if len(parts) >= 3 and parts[1] in config["models"]:
+            model = parts[1]
+        elif len(parts) >= 3 and parts[1] == "spurious":
+            rule = "spurious_clip_features" if rule == "clip_features" else "spurious_train"
+        table = pd.read_csv(tsv, sep="\t")
+        rows.append({"rule": rule, "dataset": dataset, "model": model, "job": "/".join(parts),
+                     "s": float(table["s"].max()), "rss_gb": float(table["max_rss"].max()) / 1000})
+    if not rows:
+        raise SystemExit(f"cost_check: no benchmark TSVs under {runs}: the run has not finished a job")
+    return rows
+
+
+def project_seconds(job: dict, config: dict, cpu: dict, start_s: float) -> float:
+    """Projected wall seconds of one job on this CPU (one thread): start-up plus its work."""
+    rule, dataset, model = job["rule"], job["dataset"], job["model"]
+    cpu_dev = {"forward_tflops": {}, "forward_tflops_default": cpu["forward_gflops"] / 1e3,
+               "sd_images_per_s": 1e9, "head_tflops": cpu["head_gflops"] / 1e3,
+               "pcie_gb_per_s": 1e9, "memory_gb": float(config["memory"]["host_gb"])}
+    if rule in cost.HEAD_RULES:
+        return start_s + cost.head_job(rule, config, dataset, model, cpu_dev, cuda=False)[1]
+    if rule in ("extract_features", "generated_features", "cross_features", "collect_failures",
+                "clip_debug_features", "assign_backgrounds"):
+        return start_s + 3600 * cost.job_hours(rule, config, dataset, model, 1, 1.0, cpu, cpu_dev)
+    return start_s
+
+
+UNSAMPLED_S = (15.0, 45.0)  # ends in Snakemake's sampling gap: the measured peak is a lower bound
+
+
+def job_ratio(job: dict) -> float:
+    """How far the projected peak is from the measured one (one-sided where it is a lower bound)."""
+    under = job["rss_gb"] / job["proj_gb"]
+    if UNSAMPLED_S[0] < job["s"] < UNSAMPLED_S[1]:
+        return max(1.0, under)
+    return max(under, 1 / under)
+
+
+def check(jobs: list[dict], config: dict, cpu: dict,
+          bases: dict[str, tuple[float, float]]) -> tuple[pd.DataFrame, float]:
+    """Per rule: jobs, projected and measured seconds (longest job), peak GB (the job with the
+    largest measured peak) and how many jobs' measured peaks are only lower bounds; and R."""
+    by_rule: dict[str, list[dict]] = defaultdict(list)
+    for job in jobs:
+        base_gb, start_s = bases[import_set(job["rule"], config, job["dataset"])]
+        # one decoding worker per CPU beyond the job's one torch thread (data.image_batches
+        # .default_workers on the CPU): a forked process, its RSS about a torch process's;
+        # none where the demo's data set images are .npy rows, sliced without decoding
+        arrays = (config["datasets"][job["dataset"]]["kind"] == "demo"
+                  and job["rule"] in ("extract_features", "clip_debug_features"))
+        host = {"base_gb": base_gb, "cuda_gb": 0.0, "worker_gb": 0.0 if arrays else bases["torch"][0]}
+        rule, dataset, model = job["rule"], job["dataset"], job["model"]
+        if rule in cost.HEAD_RULES:
+            peak = cost.head_job(rule, config, dataset, model, host=host, cuda=False)[2]
+        else:
+            peak = cost.job_memory_gb(rule, config, dataset, model, CPUS, 1.0, cuda=False, host=host)
+        job["proj_gb"] = peak or base_gb  # a rule the model does not size: its base process
+        job["proj_s"] = project_seconds(job, config, cpu, start_s)
+        by_rule[rule].append(job)
+    rows = []
+    for rule, jobs in sorted(by_rule.items()):
+        big = max(jobs, key=lambda j: j["rss_gb"])  # the rule's measured peak: its best lower bound
+        slow = max(jobs, key=lambda j: j["s"])
+        ratio = job_ratio(big)
+        gap = sum(UNSAMPLED_S[0] < j["s"] < UNSAMPLED_S[1] for j in jobs)
+        rows.append({"rule": rule, "jobs": len(jobs), "proj_s": slow["proj_s"], "meas_s": slow["s"],
+                     "time_ratio": slow["proj_s"] / slow["s"], "proj_gb": big["proj_gb"],
+                     "meas_gb": big["rss_gb"], "mem_ratio": ratio, "lower_bound_jobs": gap,
+                     "base": import_set(rule, config, big["dataset"])})
+    table = pd.DataFrame(rows).set_index("rule")
+    return table, float(table["mem_ratio"].max())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path, help="the run's directory (or its results folder)")
+    parser.add_argument("--config", type=Path, help="the run's config (default RUN/config.yaml)")
+    parser.add_argument("--limit", type=float, default=1.5, help="largest allowed memory ratio")
+    parser.add_argument("--skip-measure", action="store_true",
+                        help="use cost.CPU's throughputs instead of measuring them (time only)")
+    args = parser.parse_args(argv)
+    run = run_dir(args.run)
+    config_path = args.config or run / "config.yaml"
+    if not config_path.is_file():
+        raise SystemExit(f"cost_check: no config at {config_path}; pass --config")
+    config = paper_scale.load_config(config_path)
+    cpu = dict(cost.CPU)
+    if not args.skip_measure:
+        measured = paper_scale.measure_cpu()
+        cpu.update({k: v for k, v in measured.items() if k in cpu})
+    jobs = jobs_of(run / "benchmarks" / "runs", config)
+    kinds = {import_set(j["rule"], config, j["dataset"]) for j in jobs}
+    kinds = sorted(kinds | {"torch"})  # torch: the size of a decoding worker
+    bases = {kind: measure_base(kind) for kind in kinds}
+    print(f"Cost model vs the run in {run} (config {config_path}), projected on this CPU.")
+    basis = "cost.CPU, assumed" if args.skip_measure else "measured now"
+    print(f"CPU profile ({basis}): " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+    print("Job base processes (measured now: peak RSS GB, import s): "
+          + ", ".join(f"{k} {gb:.2f} GB {s:.1f} s" for k, (gb, s) in bases.items()))
+    print()
+    table, worst = check(jobs, config, cpu, bases)
+    print(table.to_string(float_format=lambda v: f"{v:.2f}"))
+    print()
+    print(f"worst ratio {worst:.2f}")
+    return 0 if worst <= args.limit else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
