@@ -103,7 +103,7 @@ def _pairs(*keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _similarity_loss(x: torch.Tensor, keys: torch.Tensor, pos_weight: float, neg_weight: float,
                      reduce: bool = True) -> torch.Tensor:
-    """The code's ``similarity_loss`` (abs=False) per row, or averaged over rows: no softmax, no τ, self-pair included."""
+    """The code's ``similarity_loss`` (abs=False) per row or row-averaged: no softmax, no τ, self-pair included."""
     cos = x @ x.T
     same = (keys[:, None] == keys[None, :]).to(cos.dtype)
     rows = -pos_weight * (cos * same).mean(1) + neg_weight * (cos * (1 - same)).mean(1)

@@ -124,6 +124,14 @@ def _empty(path: str | Path, text: str) -> None:
     save_png(fig, path)
 
 
+def _first_paper(method: str) -> bool:
+    return METHOD_ORDER.get(method, "").startswith("Chegini")
+
+
+def _row_label(method: str, model: str) -> str:
+    return f"{method} ({'mean of models' if model == ALL_MODELS else model})"
+
+
 def plot_intervals(table: pd.DataFrame, path: str | Path) -> None:
     """Dot and whisker: each method's worst-group and average accuracy with its 95% interval.
 
@@ -136,25 +144,20 @@ def plot_intervals(table: pd.DataFrame, path: str | Path) -> None:
     if not len(rows):
         _empty(path, "no groups: no worst-group accuracy")
         return
-    shown = rows[(rows["model"] == ALL_MODELS) | ~rows["method"].map(METHOD_ORDER).fillna("").str.startswith("Chegini")]
-    labels = list(dict.fromkeys(
-        f"{m} ({'mean of models' if model == ALL_MODELS else model})" for m, model in zip(shown["method"], shown["model"])))
+    shown = rows[(rows["model"] == ALL_MODELS) | ~rows["method"].map(_first_paper)]
+    labels = list(dict.fromkeys(map(_row_label, shown["method"], shown["model"])))
+    y = {label: i for i, label in enumerate(labels)}
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics) + 2.2, 0.38 * len(labels) + 1.6),
                              sharey=True, squeeze=False)
-    y = {label: i for i, label in enumerate(labels)}
     for ax, (metric, title) in zip(axes[0], metrics):
-        part = shown[shown["metric"] == metric]
-        for _, r in part.iterrows():
-            label = f"{r['method']} ({'mean of models' if r['model'] == ALL_MODELS else r['model']})"
-            first = METHOD_ORDER.get(r["method"], "").startswith("Chegini")
-            if r["model"] == ALL_MODELS:
-                spread = rows[(rows["method"] == r["method"]) & (rows["metric"] == metric) & (rows["model"] != ALL_MODELS)]
-                if len(spread):
-                    ax.plot([spread["mean"].min(), spread["mean"].max()], [y[label]] * 2, color="0.8", lw=7,
-                            solid_capstyle="butt", zorder=1)
-            color = "tab:orange" if first else "tab:blue"
-            ax.errorbar(r["mean"], y[label], xerr=[[r["mean"] - r["ci_low"]], [r["ci_high"] - r["mean"]]],
-                        fmt="o", color=color, capsize=3, zorder=2)
+        for _, r in shown[shown["metric"] == metric].iterrows():
+            at = y[_row_label(r["method"], r["model"])]
+            members = rows[(rows["method"] == r["method"]) & (rows["metric"] == metric) & (rows["model"] != ALL_MODELS)]
+            if r["model"] == ALL_MODELS and len(members):
+                ax.plot([members["mean"].min(), members["mean"].max()], [at, at], color="0.8", lw=7,
+                        solid_capstyle="butt", zorder=1)
+            ax.errorbar(r["mean"], at, xerr=[[r["mean"] - r["ci_low"]], [r["ci_high"] - r["mean"]]], fmt="o",
+                        color="tab:orange" if _first_paper(r["method"]) else "tab:blue", capsize=3, zorder=2)
         ax.set_title(title, fontsize=9)
         ax.set_xlim(0, 1)
         ax.grid(axis="x", color="0.92")
@@ -211,7 +214,9 @@ def plot_delta_heatmap(detections: pd.DataFrame, path: str | Path, families: Map
         rows = frame[frame["family"] == family]
         grid = rows.pivot_table(index="class_name", columns="attribute", values="delta", aggfunc="mean")
         grid = grid.reindex(index=classes, columns=attributes)
-        image = ax.imshow(grid.to_numpy(dtype=float), vmin=-1, vmax=1, cmap="RdBu_r", aspect="auto")
+        cmap = plt.get_cmap("RdBu_r").copy()
+        cmap.set_bad("0.88")  # not among the source's top attributes
+        image = ax.imshow(grid.to_numpy(dtype=float), vmin=-1, vmax=1, cmap=cmap, aspect="auto")
         for i, c in enumerate(classes):
             for v in (truth or {}).get(c, ()):
                 if v in attributes:
@@ -223,7 +228,7 @@ def plot_delta_heatmap(detections: pd.DataFrame, path: str | Path, families: Map
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.suptitle("δ = acc(attribute present) − acc(absent), mean over a family's sources; "
-                 "box: the class's common attribute", fontsize=9)
+                 "box: the class's common attribute; grey: not detected", fontsize=9)
     fig.colorbar(image, ax=axes.ravel().tolist(), fraction=0.02)
     save_png(fig, path)
 
@@ -331,7 +336,7 @@ def seed_comparison(predictions: pd.DataFrame, index: pd.DataFrame, heldout: pd.
     estimates = _seed_estimates(columns, counts, draws, coarse_of)
     if heldout is not None and len(heldout):
         estimates |= _heldout_estimates(heldout, draws, replicates, rng)
-    first_paper = [m for m, paper in METHOD_ORDER.items() if paper.startswith("Chegini")]
+    first_paper = [m for m in METHOD_ORDER if _first_paper(m)]
     estimates |= _pool_models(estimates, first_paper)
     rows = [{"method": m, "model": model, "metric": metric, "mean": v[0],
              **dict(zip(("ci_low", "ci_high"), intervals.interval(v[1]))), "n_seeds": v[2]}

@@ -351,7 +351,8 @@ def _linear_probe(record: Mapping[str, Any], head: Mapping[str, Any], run: RunSe
     return trained.predict(feats), {"weight": torch.from_numpy(trained.weight), "bias": torch.from_numpy(trained.bias)}
 
 
-def spurious_attributes(record: Mapping[str, Any], detections: pd.DataFrame | None, per_class: int) -> dict[int, list[str]]:
+def spurious_attributes(record: Mapping[str, Any], detections: pd.DataFrame | None,
+                        per_class: int) -> dict[int, list[str]]:
     """Each class's spurious attributes: its top ``per_class`` rows of a source's detections (by rank).
 
     ``detections`` None is the oracle: the attribute values over-represented in the class's
