@@ -81,3 +81,16 @@ def test_seed_comparison_tables_on_a_small_world():
     diff = paired.set_index("metric").loc["average_accuracy"]
     assert list(paired.columns) == ["method_a", "method_b", "model", "metric", "mean_diff", "ci_low", "ci_high"]
     assert diff["mean_diff"] == pytest.approx(0.25) and diff["ci_low"] <= 0.25 <= diff["ci_high"]
+
+
+def test_the_readme_says_beats_only_where_the_paired_interval_excludes_zero():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "readme_results.py"
+    spec = importlib.util.spec_from_file_location("readme_results", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.verdict(0.004, 0.05) == "beats"
+    assert module.verdict(-0.001, 0.05) == "does not differ detectably from"
+    assert module.verdict(-0.2, -0.01) == "is beaten by"
