@@ -423,17 +423,18 @@ def _finetune(record: Mapping[str, Any], method: str, finetune: Mapping[str, Any
         rows = _split_mask(meta, split)
         labels = meta.loc[rows, "label"].to_numpy()
         values = meta.loc[rows, "attribute"].astype(str).to_numpy()
-        attrs = pd.Series(values).map(attribute_ids).to_numpy()
+        attrs = pd.Series(values).map(attribute_ids).fillna(-1).to_numpy(dtype=np.int64)  # -1: not in the vocabulary
         if grouping == "coarse":  # class x common/uncommon: on Waterbirds the paper's 4 groups
             group_ids = labels * 2 + (groups.coarse_groups(labels, values, common) == "uncommon")
         elif grouping == "attribute":
             group_ids = labels * len(attribute_ids) + attrs
         else:
             raise ValueError(f"spurious.finetune.groups {grouping!r} is not one of: coarse, attribute")
-        present = mask[labels, attrs].astype(np.int64)  # the class's spurious attribute present
+        present = np.where(attrs >= 0, mask[labels, attrs], False).astype(np.int64)  # its spurious attribute present
+        code_ids = np.where(attrs >= 0, attrs, -100)  # F.cross_entropy's ignore_index
         return GroupedFeatures(pre=record["image_pre"][torch.tensor(rows)].float(),
                                labels=torch.tensor(labels),
-                               attributes=torch.tensor(attrs if settings.loss_form == "code" else present),
+                               attributes=torch.tensor(code_ids if settings.loss_form == "code" else present),
                                groups=torch.tensor(np.asarray(group_ids, dtype=np.int64)))
 
     attribute_pre, spurious = record["attribute_text_pre"], mask
