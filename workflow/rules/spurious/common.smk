@@ -93,6 +93,15 @@ def get_train_detections(wildcards):
     return f"results/{wildcards.dataset}/spurious/detect/{source}.csv"
 
 
+def get_head_seeds_runtime(wildcards, threads, attempt):
+    """``debug_head_seeds``' runtime: debug_heads' (3 heads) scaled to its 1 + 2 x seeds heads."""
+    import math
+
+    heads = 1 + 2 * len(config["spurious"]["seeds"])
+    base = cost.runtime_min("debug_heads", config, wildcards.dataset, wildcards.model, attempt, 30, threads)
+    return base * math.ceil(heads / 3)
+
+
 def get_source_families():
     """Each first-paper model's family (the detection figure's panels; CLIP models are their own)."""
     from clipmend.config import model_families

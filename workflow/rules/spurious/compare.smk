@@ -22,7 +22,7 @@ rule debug_head_seeds:
     resources:
         gpu=1,
         mem_mb=get_head_mem_mb,
-        runtime=cost_runtime("debug_heads", 30),
+        runtime=get_head_seeds_runtime,
     conda:
         "../../../envs/clipmend.yaml"
     script:
