@@ -156,8 +156,10 @@ def plot_intervals(table: pd.DataFrame, path: str | Path) -> None:
             if r["model"] == ALL_MODELS and len(members):
                 ax.plot([members["mean"].min(), members["mean"].max()], [at, at], color="0.8", lw=7,
                         solid_capstyle="butt", zorder=1)
-            ax.errorbar(r["mean"], at, xerr=[[r["mean"] - r["ci_low"]], [r["ci_high"] - r["mean"]]], fmt="o",
-                        color="tab:orange" if _first_paper(r["method"]) else "tab:blue", capsize=3, zorder=2)
+            color = "tab:orange" if _first_paper(r["method"]) else "tab:blue"
+            # the interval as drawn (a percentile interval need not contain the mean: a worst group is a minimum)
+            ax.plot([r["ci_low"], r["ci_high"]], [at, at], color=color, lw=1.5, marker="|", ms=8, zorder=2)
+            ax.plot(r["mean"], at, "o", color=color, zorder=3)
         ax.set_title(title, fontsize=9)
         ax.set_xlim(0, 1)
         ax.grid(axis="x", color="0.92")
