@@ -54,8 +54,11 @@ def common_attributes(train_labels: np.ndarray, train_attributes: np.ndarray) ->
     train_labels, train_attributes = np.asarray(train_labels), np.asarray(train_attributes)
     _check_lengths(train_labels=train_labels, train_attributes=train_attributes)
     shares = pd.crosstab(train_labels, train_attributes, normalize="index")
-    return {int(label): {value for value, share in row.items() if share > 1.0 / max(1, int((row > 0).sum()))}
-            for label, row in shares.iterrows()}
+    common = {}
+    for label, row in shares.iterrows():
+        seen = int((row > 0).sum())  # a class seen with one value only: that value is common
+        common[int(label)] = {value for value, share in row.items() if share > 1.0 / seen or (seen == 1 and share > 0)}
+    return common
 
 
 def coarse_groups(labels: np.ndarray, attributes: np.ndarray, common: Mapping[int, set]) -> np.ndarray:
