@@ -3,7 +3,9 @@
 RESULTS is a run's ``results/demo`` folder (default: ``results/demo``); the tables and the
 sentences under them are pasted into README.md as printed, so no number there is typed by
 hand. The second table (the second paper, target ``spurious``) is printed when
-``RESULTS/spurious/comparison.csv`` exists.
+``RESULTS/spurious/comparison.csv`` exists, and the intervals over seeds and the paired
+differences when ``comparison_seeds.csv`` and ``paired.csv`` do: a comparison reads "beats"
+only where its paired 95% interval lies above 0 ("is beaten by" where below).
 """
 
 from __future__ import annotations
@@ -60,9 +62,52 @@ def spurious(results: Path) -> str:
     return "\n".join(lines)
 
 
+METRICS = {"coarse_worst_group_accuracy": "worst group (class × common/uncommon)",
+           "worst_group_accuracy": "worst group (class × attribute)", "average_accuracy": "average",
+           "heldout_gain": "held-out gain"}
+
+
+def _cell(row: pd.Series) -> str:
+    return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+
+
+def verdict(low: float, high: float) -> str:
+    """"beats" only where the paired interval excludes 0 from below, "is beaten by" from above."""
+    if low > 0:
+        return "beats"
+    if high < 0:
+        return "is beaten by"
+    return "does not differ detectably from"
+
+
+def intervals(results: Path) -> str:
+    """Means with 95% intervals over seeds and test images, and the claims' paired differences."""
+    table = pd.read_csv(results / "spurious" / "comparison_seeds.csv")
+    table = table[table["model"].eq("all") | ~table["method"].isin(["original", "baseline", "random", "individual"])]
+    columns = [m for m in METRICS if m in set(table["metric"])]
+    lines = ["| method | model | " + " | ".join(METRICS[m] for m in columns) + " | seeds |",
+             "| --- | --- |" + " --- |" * (len(columns) + 1)]
+    for (method, model), rows in table.groupby(["method", "model"], sort=False):
+        rows = rows.set_index("metric")
+        cells = [_cell(rows.loc[m]) if m in rows.index else "–" for m in columns]
+        name = "mean of models" if model == "all" else model
+        lines.append(f"| {method} | {name} | " + " | ".join(cells) + f" | {int(rows['n_seeds'].max())} |")
+    paired = pd.read_csv(results / "spurious" / "paired.csv")
+    lines += ["", "| comparison | metric | difference [95% CI] | reading |", "| --- | --- | --- | --- |"]
+    for _, row in paired.iterrows():
+        model = "mean of models" if row["model"] == "all" else row["model"]
+        lines.append(f"| {row['method_a']} − {row['method_b']} ({model}) | {METRICS.get(row['metric'], row['metric'])} "
+                     f"| {row['mean_diff']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] "
+                     f"| {row['method_a']} {verdict(row['ci_low'], row['ci_high'])} {row['method_b']} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     results = Path(sys.argv[1] if len(sys.argv) > 1 else "results/demo")
     print(main(results))
     if (results / "spurious" / "comparison.csv").exists():
         print()
         print(spurious(results))
+    if (results / "spurious" / "paired.csv").exists():
+        print()
+        print(intervals(results))

@@ -38,6 +38,7 @@ STEPS = {
     "generate_images_shard": "clipmend.generation.steps:generate_images",
     "generated_features": "clipmend.models.steps:generated_features",
     "debug_heads": "clipmend.debugging.steps:debug_heads",
+    "debug_head_seeds": "clipmend.debugging.steps:debug_head_seeds",
     "collect_metrics": "clipmend.evaluation.steps:collect_metrics",
     "failure_iou": "clipmend.reporting.steps:failure_iou",
     "pool_assignments": "clipmend.debugging.steps:pool_assignments",

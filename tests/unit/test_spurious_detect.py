@@ -126,3 +126,37 @@ def test_misaligned_inputs_are_named():
         accuracy_discrepancy(labels[:-1], correct, presence, ["cat", "dog"])
     with pytest.raises(ValueError, match="labels must be in"):
         accuracy_discrepancy(labels, correct, presence, ["cat"])
+
+
+def test_rank_by_delta_puts_the_attribute_that_raises_accuracy_first():
+    # 40 images of one class; x present on 20 (18 right) vs absent (12 of 20 right): delta +0.3;
+    # z present on 10 (0 right) vs absent (30 of 30 right): delta -1, and the larger MI
+    correct = np.r_[np.ones(18), np.zeros(2), np.ones(12), np.zeros(8)].astype(bool)
+    x = np.r_[np.ones(20), np.zeros(20)].astype(bool)
+    z = ~correct & np.r_[np.ones(40)].astype(bool)
+    presence = pd.DataFrame({"x": x, "z": z})
+    labels = np.zeros(40, dtype=int)
+    by_delta = accuracy_discrepancy(labels, correct, presence, ["c"], min_detect=5)
+    by_mi = accuracy_discrepancy(labels, correct, presence, ["c"], min_detect=5, rank_by="mi")
+    assert by_delta["attribute"].tolist() == ["x", "z"]
+    assert by_mi["attribute"].tolist() == ["z", "x"]
+    assert by_delta.set_index("attribute").loc["x", "delta"] == pytest.approx(18 / 20 - 12 / 20)
+    with pytest.raises(ValueError, match="rank_by is 'size'; valid: \\['delta', 'mi'\\]"):
+        accuracy_discrepancy(labels, correct, presence, ["c"], rank_by="size")
+
+
+def test_each_class_takes_its_spurious_attributes_from_the_detections_or_the_oracle():
+    from clipmend.spurious.steps import _spurious_mask, spurious_attributes
+
+    meta = pd.DataFrame({"split": ["train"] * 10, "label": [0] * 5 + [1] * 5,
+                         "attribute": ["land"] * 4 + ["water"] + ["water"] * 4 + ["land"]})
+    record = {"meta": meta, "class_names": ["landbird", "waterbird"], "attributes": ["land", "water"]}
+    assert spurious_attributes(record, None, 1) == {0: ["land"], 1: ["water"]}
+    found = pd.DataFrame({"class_name": ["waterbird", "waterbird", "landbird"], "attribute": ["land", "water", "sky"],
+                          "rank": [2, 1, 1]})
+    chosen = spurious_attributes(record, found, 2)
+    assert chosen == {1: ["water", "land"], 0: []}  # by rank; sky is not in the vocabulary
+    assert _spurious_mask(record, chosen).tolist() == [[False, False], [True, True]]
+    assert spurious_attributes(record, found, 1)[1] == ["water"]
+    with pytest.raises(ValueError, match="class 'heron'"):
+        spurious_attributes(record, found.assign(class_name="heron"), 1)

@@ -59,7 +59,9 @@ def _wga(proj, split, c):
 
 def _run(world, **kw):
     proj, train, val, c, a = world
-    settings = FinetuneSettings(**{"lr": 0.05, "epochs": 3, "batch_size": 32, **kw})
+    # the planted world's CLIP scale (10) and open_clip's clamp, as these tests were set up
+    settings = FinetuneSettings(**{"lr": 0.05, "epochs": 3, "batch_size": 32, "init_temperature": None,
+                                   "clamp_logit_scale": True, **kw})
     return finetune(proj, train, val, c, a, settings, progress=False)
 
 
@@ -132,3 +134,62 @@ def test_settings_from_config_and_their_errors():
         FinetuneSettings(epochs=0)
     with pytest.raises(ValueError, match="one length"):
         GroupedFeatures(np.zeros((3, 2)), np.zeros(3), np.zeros(2), np.zeros(3))
+
+
+def _wiring_world(seed=0, classes=4, attributes=10, dim=24):
+    """Class c's prompts lean towards its own attribute e_c (the pretrained shortcut); attribute prompts share a part g.
+
+    Train images mostly show their class's own attribute; test images another class's.
+    """
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.normal(size=(dim, dim)))[0]
+    objects, attrs, shared = basis[:classes], basis[classes:classes + attributes], basis[classes + attributes]
+
+    def split(n, p_own, offset):
+        r = np.random.default_rng(seed + offset)
+        y = r.integers(0, classes, n)
+        s = np.where(r.random(n) < p_own, y, (y + r.integers(1, classes, n)) % classes)
+        x = objects[y] + attrs[s] + 0.3 * r.normal(size=(n, dim))
+        present = (s == y).astype(np.int64)
+        return GroupedFeatures(torch.tensor(x, dtype=torch.float32), torch.from_numpy(y), torch.from_numpy(present),
+                               torch.from_numpy(2 * y + 1 - present))
+
+    class_pre = np.stack([[objects[c] + 1.5 * attrs[c] + 0.4 * rng.normal(size=dim) for _ in range(2)]
+                          for c in range(classes)]).astype(np.float32)
+    attr_pre = np.stack([[shared + attrs[k] + 0.1 * rng.normal(size=dim) for _ in range(2)]
+                         for k in range(attributes)]).astype(np.float32)
+    own = np.eye(classes, attributes, dtype=bool)
+    proj = Projections(torch.eye(dim), torch.eye(dim), torch.tensor(math.log(10.0)))
+    return proj, split(400, 0.9, 1), split(200, 0.5, 2), split(1000, 0.0, 3), class_pre, attr_pre, own
+
+
+def test_l_ls_wired_to_each_class_own_attribute_beats_every_attribute_alike():
+    # the wrong wirings: every class against all 10 attributes alike, or against another class's attribute
+    proj, train, val, test, class_pre, attr_pre, own = _wiring_world()
+    settings = FinetuneSettings(lr=0.5, epochs=6, batch_size=128, weights={"ls": 1.0}, weight_decay=0.0)
+    accuracy = {}
+    for name, mask in {"own": own, "alike": np.ones_like(own), "other": np.roll(own, 1, axis=0)}.items():
+        best, _ = finetune(proj, train, val, class_pre, attr_pre, settings, progress=False, spurious=mask)
+        pred = predict(best, torch.as_tensor(test.pre), torch.as_tensor(class_pre))
+        accuracy[name] = float((pred == test.labels.numpy()).mean())  # every test image: another class's attribute
+    zero_shot = float((predict(proj, test.pre, torch.as_tensor(class_pre)) == test.labels.numpy()).mean())
+    assert accuracy["own"] > zero_shot + 0.05, (accuracy, zero_shot)
+    assert accuracy["own"] > accuracy["alike"] + 0.02, accuracy
+    assert accuracy["own"] > accuracy["other"] + 0.05, accuracy
+
+
+def test_the_temperature_starts_as_the_released_code_and_is_not_clamped(world):
+    proj, train, val, c, a = world
+    big = Projections(torch.eye(W), torch.eye(W), torch.tensor(math.log(1000.0)))  # above open_clip's clamp
+    settings = FinetuneSettings(lr=1e-12, epochs=1, batch_size=64)
+    assert settings.init_temperature == 0.07 and not settings.clamp_logit_scale
+    best, _ = finetune(big, train, val, c, a, settings, progress=False)
+    assert float(best.scale()) == pytest.approx(1 / 0.07, rel=1e-5)
+    kept, _ = finetune(big, train, val, c, a, FinetuneSettings(lr=1e-12, epochs=1, init_temperature=None),
+                       progress=False)
+    assert float(kept.scale()) == pytest.approx(1000.0, rel=1e-5)  # not clamped to 100
+    clamped, _ = finetune(big, train, val, c, a, FinetuneSettings(lr=1e-12, epochs=1, init_temperature=None,
+                                                                  clamp_logit_scale=True), progress=False)
+    assert float(clamped.scale()) == pytest.approx(100.0, rel=1e-5)
+    with pytest.raises(ValueError, match="init_temperature=0"):
+        FinetuneSettings(init_temperature=0)

@@ -74,3 +74,11 @@ def test_bad_inputs_name_the_problem():
         group_accuracy(np.array([0, 1]), np.array([0]), np.array(["a", "b"]), BIRDS)
     with pytest.raises(ValueError, match=r"\[0, 2\].*2 class names"):
         group_accuracy(np.array([0, 2]), np.array([0, 2]), np.array(["a", "b"]), BIRDS)
+
+
+def test_common_attribute_in_a_one_attribute_per_class_world():
+    # 3 classes, each with its own attribute (90%) or none (10%): 4 values overall, but each class
+    # appears with 2, so only its attribute is common (1/4 would also count "none" at 10%)
+    labels = np.repeat([0, 1, 2], 10)
+    values = np.array([v for c in ("red", "blue", "dots") for v in [c] * 9 + ["none"]])
+    assert common_attributes(labels, values) == {0: {"red"}, 1: {"blue"}, 2: {"dots"}}

@@ -38,7 +38,7 @@ def _sym_ce(logits):
 
 
 def _close(value, expected):
-    assert float(value.detach()) == pytest.approx(expected, abs=1e-6)
+    assert float(value.detach()) == pytest.approx(expected, abs=1e-6, rel=1e-6)
 
 
 def _leaves(tensor):
@@ -72,9 +72,10 @@ def test_loss_vc_paper_and_code():
     y = T([0, 0, 1])
     # anchor 0: P={1} N={2}; anchor 1: P={0} N={2}; anchor 2 has no positive
     _close(loss_vc(f, y, 2.0), 0.5 * (LN(E(1.2) + 1) - 1.2 + LN(E(1.2) + E(1.6)) - 1.2))
-    # code: rows -1.6/3, (-1.6 + .8)/3, (-1 + .8)/3, means over all 3 columns (self included)
-    _close(loss_vc(f, y, 2.0, "code"), -2.6 / 9)
-    _close(loss_vc(f, y, 2.0, "code", pos_weight=0.0, neg_weight=2.0), 2 * 1.6 / 9)
+    # code, as released under WILDS 2.x: every pair "same" (the key column is from_source_domain),
+    # rows -(1 + .6 + 0)/3, -(.6 + 1 + .8)/3, -(0 + .8 + 1)/3: all images pulled together
+    _close(loss_vc(f, y, 2.0, "code"), -5.8 / 9)
+    _close(loss_vc(f, y, 2.0, "code", pos_weight=0.0, neg_weight=2.0), 0.0)
 
 
 def test_clip_loss_paper_renormalises_the_template_mean_code_does_not():
@@ -90,8 +91,12 @@ def test_loss_lc_paper_and_code():
     # each prompt's positive is its class's other template (dot -.28)
     expected = 0.5 * (LN(E(-0.28) + E(0.96) + 1) + 0.28 + LN(E(-0.28) + 1 + E(-0.96)) + 0.28)
     _close(loss_lc(PROMPTS, 1.0), expected)
-    # code rows: (-.72 + .96)/4, (-.72 - .96)/4, (-.72 + .96)/4, (-.72 - .96)/4
-    _close(loss_lc(PROMPTS, 1.0, "code"), -2.88 / 16)
+    # code: rows template-major (p0, p2, p1, p3) labelled class-major (0, 0, 1, 1), so p0's "same
+    # class" is p2 (class 1): rows -(1 + .96)/4 + (-.28 + 0)/4 = -.56 (p0, p2) and
+    # -(1 - .96)/4 + (-.28 + 0)/4 = -.08 (p1, p3); .view(T, C).mean(-1) = (-.56, -.08), read at y_i
+    _close(loss_lc(PROMPTS, 1.0, "code", y=T([0, 1, 1])), (-0.56 - 0.08 - 0.08) / 3)
+    with pytest.raises(ValueError, match="L_lc.*template index.*largest label 2.*T=2"):
+        loss_lc(PROMPTS, 1.0, "code", y=T([0, 2]))
 
 
 def test_loss_vs_groups_are_class_times_attribute():
@@ -122,14 +127,37 @@ def test_loss_ls_paper_and_code():
         [-0.28, 0.0, -0.96, -0.8, 0.6],
     ]
     _close(loss_ls(PROMPTS, ATTRS, 1.0), sum(LN(sum(E(v) for v in r)) + 0.28 for r in rows) / 4)
-    # code: mean |cos| over the 8 (class prompt, attribute prompt) pairs = 5.6 / 8
-    _close(loss_ls(PROMPTS, ATTRS, 1.0, "code", neg_weight=2.0), 2 * 0.7)
+    # code: |cos| with the attribute prompt (1, 1)/√2 is 1.4/√2 for p0 and p2 (template 0) and
+    # .2/√2 for p1 and p3 (template 1); image i reads template index y_i only
+    diagonal = T([[[1.0, 1.0]]]) / math.sqrt(2)
+    _close(loss_ls(PROMPTS, diagonal, 1.0, "code", neg_weight=2.0, y=T([0, 1, 1])),
+           2 * (1.4 + 0.2 + 0.2) / (3 * math.sqrt(2)))
+    # over all (class prompt, attribute prompt) pairs it would be (1.4 + 1.4 + .2 + .2) / (4 √2)
+    assert float(loss_ls(PROMPTS, diagonal, 1.0, "code", y=T([0, 1, 1]))) != pytest.approx(3.2 / (4 * math.sqrt(2)))
+
+
+def test_loss_ls_paper_pushes_each_class_from_its_own_attributes_only():
+    attrs = T([[[1.0, 0.0]], [[0.0, 1.0]]])  # attribute 0 = (1, 0), attribute 1 = (0, 1)
+    own = T([[True, False], [False, True]])  # class 0 -> attribute 0, class 1 -> attribute 1
+    rows = [  # each prompt: its class's other template (positive), the other class's two, its own attribute
+        [-0.28, 0.96, 0.0, 0.6],
+        [-0.28, 0.0, -0.96, 0.6],
+        [-0.28, 0.96, 0.0, 0.6],
+        [-0.28, 0.0, -0.96, 0.6],
+    ]
+    _close(loss_ls(PROMPTS, attrs, 1.0, spurious=own), sum(LN(sum(E(v) for v in r)) + 0.28 for r in rows) / 4)
+    swapped = loss_ls(PROMPTS, attrs, 1.0, spurious=~own)  # class 0 -> attribute 1: .8, -.8, .8 (p2: .6), ...
+    assert float(swapped) != pytest.approx(float(loss_ls(PROMPTS, attrs, 1.0, spurious=own)))
+    every = torch.ones(2, 2, dtype=torch.bool)
+    _close(loss_ls(PROMPTS, attrs, 1.0, spurious=None), float(loss_ls(PROMPTS, attrs, 1.0, spurious=every)))
+    with pytest.raises(ValueError, match=r"spurious mask of shape \(1, 2\)"):
+        loss_ls(PROMPTS, attrs, 1.0, spurious=own[:1])
 
 
 def _batch(seed=0):
     g = torch.Generator().manual_seed(seed)
     proj = Projections(torch.randn(6, 4, generator=g), torch.randn(5, 4, generator=g), T(math.log(10)))
-    image_pre, class_pre, attr_pre = torch.randn(8, 6, generator=g), torch.randn(3, 2, 5, generator=g), \
+    image_pre, class_pre, attr_pre = torch.randn(8, 6, generator=g), torch.randn(3, 3, 5, generator=g), \
         torch.randn(2, 2, 5, generator=g)
     y, s = T([0, 0, 1, 1, 2, 2, 0, 1]), T([0, 1, 0, 1, 0, 1, 0, 0])
     return proj, image_pre, class_pre, attr_pre, y, s

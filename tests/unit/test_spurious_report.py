@@ -4,7 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clipmend.spurious.report import group_comparison, plot_delta_heatmap, plot_group_grid, plot_wga
+from clipmend.spurious.report import (
+    SEED_COLUMNS,
+    group_comparison,
+    plot_delta_heatmap,
+    plot_group_grid,
+    plot_intervals,
+    seed_comparison,
+)
 
 CLASSES = ["landbird", "waterbird"]
 
@@ -66,7 +73,9 @@ def test_without_attributes_only_the_average_is_reported(tmp_path):
     long, table = group_comparison(predictions("zeroshot", "clip", [0] * 8), bare, CLASSES)
     assert long.empty and table["average_accuracy"].iloc[0] == 0.5
     assert np.isnan(table["worst_group_accuracy"].iloc[0])
-    plot_wga(table, tmp_path / "wga.png")
+    seeds, paired = seed_comparison(predictions("zeroshot", "clip", [0] * 8).assign(seed=0), bare)
+    assert seeds.empty and paired.empty and list(seeds.columns) == SEED_COLUMNS
+    plot_intervals(seeds, tmp_path / "wga.png")
     plot_group_grid(long, tmp_path / "groups.png")
     plot_delta_heatmap(pd.DataFrame(columns=["source", "class_name", "attribute", "delta"]), tmp_path / "d.png")
     assert all((tmp_path / n).stat().st_size > 0 for n in ("wga.png", "groups.png", "d.png"))

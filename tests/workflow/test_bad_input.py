@@ -38,6 +38,22 @@ def test_prompt_without_placeholder_is_rejected(tmp_path):
     assert "a photo" in out and "background" in out
 
 
+def test_a_config_of_the_single_seed_layout_names_the_seeds_key(tmp_path):
+    config = tiny_config()
+    config["spurious"]["finetune"]["seed"] = 0
+    out = _dry_run_error(tmp_path, config)
+    assert "spurious.finetune.seed" in out and "spurious.seeds" in out
+
+
+def test_an_unknown_spurious_source_is_named_with_the_valid_ones(tmp_path):
+    config = tiny_config()
+    config["spurious"]["finetune"]["spurious_source"] = "owlvit"
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "-n", "spurious", timeout=120)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0 and "'owlvit'" in out and "oracle" in out
+
+
 def test_missing_configured_checkpoint_is_named_before_running(tmp_path):
     config = tiny_config()
     config["models"]["resnet10t"]["weights"] = str(tmp_path / "nowhere.pth")

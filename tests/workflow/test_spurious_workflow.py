@@ -19,6 +19,7 @@ def spurious_config() -> dict:
     config["spurious"]["finetune"]["epochs"] = 3
     config["spurious"]["detect"]["min_detect"] = 2
     config["spurious"]["aiou"]["max_images"] = 20
+    config["spurious"]["seeds"] = [0, 1]
     return config
 
 
@@ -69,10 +70,31 @@ def test_comparison_puts_both_papers_on_the_same_groups(run):
         assert (out / name).stat().st_size > 0
 
 
+def test_intervals_over_seeds_and_the_paired_differences(run):
+    out = run / "results/demo/spurious"
+    seeds = pd.read_csv(out / "comparison_seeds.csv")
+    assert list(seeds.columns) == ["method", "model", "metric", "mean", "ci_low", "ci_high", "n_seeds"]
+    assert ((seeds["ci_low"] <= seeds["mean"] + 1e-12) & (seeds["mean"] <= seeds["ci_high"] + 1e-12)).all()
+    n = seeds.groupby("method")["n_seeds"].max()
+    assert (n[["finetune_clip", "ours_ls", "ours_vs", "random", "individual"]] == 2).all()
+    assert (n[["zeroshot", "original", "baseline"]] == 1).all()
+    assert set(seeds.loc[seeds["method"] == "individual", "model"]) == {*MODELS, "all"}
+    assert "heldout_gain" in set(seeds.loc[seeds["method"] == "individual", "metric"])
+    paired = pd.read_csv(out / "paired.csv")
+    pairs = set(zip(paired["method_a"], paired["method_b"]))
+    assert pairs == {("ours_ls", "finetune_clip"), ("ours_vs", "finetune_clip"), ("individual", "random")}
+    assert {"heldout_gain", "worst_group_accuracy"} <= set(paired.loc[paired["method_a"] == "individual", "metric"])
+    # fine-tuning reads the detections of its source (detect -> fine-tune)
+    log = (run / "logs/demo/spurious/clip/train_ours_ls.log").read_text()
+    assert "spurious attributes per class from the detections" in log
+
+
 def test_finetuning_selects_by_validation_worst_group_accuracy(run):
     methods = run / "results/demo/spurious/clip/methods"
     for method in ("finetune_clip", "ours_ls", "ours_vs"):
         history = pd.read_csv(methods / f"{method}_history.csv")
+        assert list(history["seed"]) == [0, 0, 0, 1, 1, 1]
+        history = history[history["seed"] == 0]
         assert list(history["epoch"]) == [1, 2, 3]
         chosen = history[history["selected"]]
         assert len(chosen) == 1

@@ -5,4 +5,4 @@ from clipmend.spurious.steps import collect_detections
 
 to_file(snakemake.log[0])
 collect_detections(snakemake.input.detections, snakemake.input.index, snakemake.output.detections,
-                   snakemake.output.precision, snakemake.output.heatmap)
+                   snakemake.output.precision, snakemake.output.heatmap, snakemake.params.families)

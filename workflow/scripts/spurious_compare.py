@@ -8,4 +8,5 @@ from clipmend.spurious.steps import compare
 to_file(snakemake.log[0])
 i, o = snakemake.input, snakemake.output
 compare(i.index, i.classes, i.predictions, i.aiou, snakemake.params.models, i.features, i.failure_heads,
-        i.debug_heads, o.group_metrics, Path(o.comparison).with_suffix(""), o.wga, o.groups)
+        i.debug_heads, o.group_metrics, Path(o.comparison).with_suffix(""), o.wga, o.groups,
+        seed_predictions=i.seeds, seeds_out=o.comparison_seeds, paired_out=o.paired)

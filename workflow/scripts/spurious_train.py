@@ -8,4 +8,5 @@ to_file(snakemake.log[0])
 train_method(snakemake.input.features, snakemake.wildcards.method, snakemake.wildcards.clip_model,
              snakemake.output.model, snakemake.output.predictions, snakemake.output.history,
              snakemake.params.settings.get("finetune", {}), head=snakemake.params.settings.get("head"),
-             run=RunSettings.from_config(snakemake.config), threads=snakemake.threads)
+             run=RunSettings.from_config(snakemake.config), threads=snakemake.threads,
+             seeds=snakemake.params.seeds, detections=snakemake.input.get("detections") or None)

@@ -128,6 +128,51 @@ def debug_heads(features: PathLike, failure_head: PathLike, failures_path: PathL
     return metrics
 
 
+SEED_COLUMNS = ["model", "strategy", "seed", "id", "part", "label", "pred"]
+
+
+def debug_head_seeds(features: PathLike, failure_head: PathLike, failures_path: PathLike, individual: PathLike,
+                     random: PathLike, classes: PathLike, predictions_out: PathLike, model: str,
+                     head: Mapping[str, Any], seeds: Sequence[int], run: RunSettings | None = None,
+                     threads: int | None = None) -> pd.DataFrame:
+    """Random and individual debugging once per seed, each seed resampling its generated sets; their predictions.
+
+    Seed s draws each generated set with replacement to its own size (``numpy`` generator s),
+    so the spread over seeds is that of the generated sample the head is trained on (the head
+    training itself is full-batch, so deterministic). All heads train in one call; the single-run
+    outputs of ``debug_heads`` are untouched. Rows (``SEED_COLUMNS``): the test split and the
+    debug_heldout failures, and the λ = 0 baseline once (seed = the first seed), which the
+    held-out gain is measured against.
+    """
+    devices = _device_options(run, threads)
+    params, lam = _head_params(head)
+    meta, feats, train, labels = _original_features(features)
+    init, _ = read_head(failure_head)
+    generated = {s: read_features(p) for s, p in (("random", random), ("individual", individual))}
+    jobs, sets = [], [(feats[:0], labels[:0])]
+    for seed in seeds:
+        rng = np.random.default_rng(int(seed))
+        for strategy, (gen_meta, gen_feats) in generated.items():
+            pick = rng.integers(0, len(gen_feats), len(gen_feats)) if len(gen_feats) else np.arange(0)
+            sets.append((gen_feats[pick], gen_meta["label"].to_numpy()[pick]))
+            jobs.append((strategy, int(seed)))
+    heads = train_heads(feats[train], labels[train], sets, [0.0] + [lam] * len(jobs), len(read_json(classes)),
+                        params, init, **devices)
+    parts = evaluation_sets(meta, read_parquet(failures_path))
+    frames = []
+    for (strategy, seed), trained in zip([("baseline", int(seeds[0])), *jobs], heads):
+        pred = trained.predict(feats)
+        for part in ("test", "debug_heldout"):
+            rows = parts[part]
+            frames.append(pd.DataFrame({"model": model, "strategy": strategy, "seed": seed, "part": part,
+                                        "id": meta["id"].to_numpy()[rows], "label": labels[rows],
+                                        "pred": pred[rows]}))
+    table = pd.concat(frames, ignore_index=True)[SEED_COLUMNS]
+    write_parquet(table, predictions_out)
+    log.info("%s: %d seeds of random and individual debugging", model, len(seeds))
+    return table
+
+
 def pool_assignments(assignments: Sequence[PathLike], members: Sequence[str], out: PathLike,
                      family: str, strict: bool) -> pd.DataFrame:
     """Pool the debug_seed assignments of a family's members (collective debugging, type 1)."""

@@ -3,9 +3,11 @@
 Per class c and attribute s: δ = acc(c | s present) − acc(c | s absent) and the mutual
 information between "s present" and "error" among the images of c. As the released code
 (``tools/detect_spurious_imagenet.py``) does: attributes present in fewer than
-``min_detect`` images of c are dropped, only MI > 0 is kept, and the top few per class by
-MI are reported. It then sorts all rows by δ; here rows stay grouped by class (classes by
-their largest δ, rows by rank), so a class's rank 1 is its first row.
+``min_detect`` images of c are dropped and only MI > 0 is kept. The top few per class are
+ranked by δ, as the paper (its Table 3 lists each class's attributes by δ: the attribute whose
+presence most raises the accuracy is the shortcut), or by MI (``rank_by="mi"``), as the
+released code, which may rank first an attribute whose presence lowers the accuracy. Rows stay
+grouped by class (classes by their largest δ, rows by rank), so a class's rank 1 is its first row.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ DETECT_COLUMNS = [
     "label", "class_name", "attribute", "rank", "delta", "mi",
     "n_with", "n_without", "acc_with", "acc_without",
 ]
+RANK_BY = ("delta", "mi")
 # MI below this is float noise of an exactly independent table, treated as 0
 MI_EPS = 1e-12
 
@@ -108,13 +111,16 @@ def accuracy_discrepancy(
     class_names: Sequence[str],
     min_detect: int = 10,
     top: int = 5,
+    rank_by: str = "delta",
 ) -> pd.DataFrame:
-    """Per class, the ``top`` attributes by MI with δ, counts and accuracies (``DETECT_COLUMNS``).
+    """Per class, the ``top`` attributes by δ (or MI) with δ, MI, counts and accuracies (``DETECT_COLUMNS``).
 
     ``labels``, ``correct`` and the rows of ``presence`` (N x attributes, bool) are aligned.
-    Rank 1 is the class's highest MI (ties: larger δ, then name); classes are ordered by
-    their largest δ, descending.
+    Rank 1 is the class's largest δ (ties: larger MI, then name), or with ``rank_by="mi"`` its
+    highest MI (ties: larger δ, then name); classes are ordered by their largest δ, descending.
     """
+    if rank_by not in RANK_BY:
+        raise ValueError(f"spurious.detect.rank_by is {rank_by!r}; valid: {list(RANK_BY)}")
     labels = np.asarray(labels)
     correct = np.asarray(correct, dtype=bool)
     if not len(labels) == len(correct) == len(presence):
@@ -132,7 +138,8 @@ def accuracy_discrepancy(
         found = _class_rows(
             int(label), class_names[label], correct[rows], presence.iloc[np.flatnonzero(rows)], min_detect
         )
-        found = found.sort_values(["mi", "delta", "attribute"], ascending=[False, False, True]).head(top)
+        keys = ["mi", "delta"] if rank_by == "mi" else ["delta", "mi"]
+        found = found.sort_values([*keys, "attribute"], ascending=[False, False, True]).head(top)
         frames.append(found.assign(rank=np.arange(1, len(found) + 1)))
     frames = [f for f in frames if len(f)]
     if not frames:

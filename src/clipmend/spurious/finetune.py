@@ -4,7 +4,9 @@ Each step projects a batch of cached image features and every class (and attribu
 so a step is a few small matmuls. As in the released code: SGD with momentum, group-balanced
 sampling with replacement (weights 1/|group|, one epoch = as many draws as train images),
 and the epoch with the best validation worst-group accuracy is kept (ties: the earlier).
-After each step ``logit_scale`` is clamped to [0, ln 100], as open_clip's trainer does.
+The temperature starts, as the released code's new ``logit_scale``, at ``init_temperature``
+(0.07: e^θ ≈ 14.3) and is not clamped; ``clamp_logit_scale`` clamps it to [0, ln 100] after each
+step as open_clip's trainer does, and ``init_temperature: null`` keeps the CLIP's own.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class FinetuneSettings:
     epochs: int = 300  # the released code's
     batch_size: int = 128  # the README's for RN50 (32 for ViT-L/14@336)
     seed: int = 0
+    init_temperature: float | None = 0.07  # the released code's new logit_scale, log(1/0.07)
+    clamp_logit_scale: bool = False  # the released code never clamps it
     weights: dict[str, float] = field(default_factory=lambda: {"clip": 1.0})  # L_CLIP only: plain fine-tuning
     loss_form: str = "paper"
     balanced: bool = True
@@ -50,6 +54,8 @@ class FinetuneSettings:
     def __post_init__(self) -> None:
         check_weights(self.weights)
         check_form(self.loss_form)
+        if self.init_temperature is not None and not self.init_temperature > 0:
+            raise ValueError(f"finetune setting init_temperature={self.init_temperature!r} must be > 0 or null")
         for name in ("lr", "epochs", "batch_size"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"finetune setting {name}={getattr(self, name)!r} must be > 0")
@@ -120,21 +126,27 @@ def _draws(groups: np.ndarray, balanced: bool, gen: torch.Generator) -> torch.Te
 
 def finetune(projections: Projections, train: GroupedFeatures, val: GroupedFeatures, class_text_pre,
              attribute_text_pre, settings: FinetuneSettings, device: str | torch.device = "cpu",
-             progress: bool = True) -> tuple[Projections, pd.DataFrame]:
+             progress: bool = True, spurious=None) -> tuple[Projections, pd.DataFrame]:
     """Train a copy of ``projections``; return the best epoch's (on ``device``) and the per-epoch history.
 
     ``class_text_pre`` (C, T, W) and ``attribute_text_pre`` (A, T, W, or None when no enabled
-    loss needs it) are pre-projection text features. History columns: epoch, one per enabled
+    loss needs it) are pre-projection text features; ``spurious`` (C, A) bool marks each class's
+    spurious attributes among them (L_ls; None: all). ``train.attributes`` is what L_vs groups by
+    (paper form: the class's spurious attribute present, 0/1). History columns: epoch, one per enabled
     loss (its mean over the epoch's steps), val_average_accuracy, val_worst_group_accuracy, selected.
     """
     dev = resolve_device(device)
     proj = copy.deepcopy(projections).to(dev)
+    if settings.init_temperature is not None:
+        with torch.no_grad():
+            proj.logit_scale.fill_(math.log(1.0 / settings.init_temperature))
     check_placement(proj, dev, "finetune projections")
     x, y, s = _tensor(train.pre, dev), _tensor(train.labels, dev, torch.long), \
         _tensor(train.attributes, dev, torch.long)
     x_val = _tensor(val.pre, dev)
     class_pre = _tensor(class_text_pre, dev)
     attr_pre = None if attribute_text_pre is None else _tensor(attribute_text_pre, dev)
+    mask = None if spurious is None else _tensor(spurious, dev, torch.bool)
     opt = torch.optim.SGD(proj.parameters(), lr=settings.lr, momentum=settings.momentum,
                           weight_decay=settings.weight_decay)
     gen = torch.Generator().manual_seed(settings.seed)
@@ -152,12 +164,14 @@ def finetune(projections: Projections, train: GroupedFeatures, val: GroupedFeatu
             loss, parts = total_loss(
                 settings.weights, settings.loss_form, f=proj.images(x[idx]), y=y[idx], s=s[idx],
                 t=proj.texts(class_pre), a=None if attr_pre is None else proj.texts(attr_pre),
-                scale=proj.scale(), pos_weight=settings.pos_weight, neg_weight=settings.neg_weight)
+                scale=proj.scale(), pos_weight=settings.pos_weight, neg_weight=settings.neg_weight,
+                spurious=mask)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            with torch.no_grad():
-                proj.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+            if settings.clamp_logit_scale:
+                with torch.no_grad():
+                    proj.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
             for name, value in parts.items():
                 sums[name] += value
             steps += 1

@@ -46,13 +46,19 @@ def group_sizes(labels: np.ndarray, attributes: np.ndarray, class_names: Sequenc
 
 
 def common_attributes(train_labels: np.ndarray, train_attributes: np.ndarray) -> dict[int, set]:
-    """Per class, the attribute values whose share of its train images exceeds 1 / (number of values)."""
+    """Per class, the attribute values whose share of its train images exceeds 1 / (values the class appears with).
+
+    Counting the class's own values keeps a one-attribute-per-class world right: a class seen
+    with its attribute (90%) or without it (10%) has one common value, whatever the others'.
+    """
     train_labels, train_attributes = np.asarray(train_labels), np.asarray(train_attributes)
     _check_lengths(train_labels=train_labels, train_attributes=train_attributes)
-    threshold = 1.0 / len(np.unique(train_attributes)) if len(train_attributes) else 0.0
     shares = pd.crosstab(train_labels, train_attributes, normalize="index")
-    return {int(label): {value for value, share in row.items() if share > threshold}
-            for label, row in shares.iterrows()}
+    common = {}
+    for label, row in shares.iterrows():
+        seen = int((row > 0).sum())  # a class seen with one value only: that value is common
+        common[int(label)] = {value for value, share in row.items() if share > 1.0 / seen or (seen == 1 and share > 0)}
+    return common
 
 
 def coarse_groups(labels: np.ndarray, attributes: np.ndarray, common: Mapping[int, set]) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 ``group_comparison`` scores test predictions (both papers' methods) on (class, attribute)
 groups and the coarse (class, common/uncommon) groups; ``write_comparison`` writes
-comparison.csv/.md/.tex; the plots are the WGA bar chart, the group accuracy grid and the
-δ heat map of the detections. Each PNG is written atomically (Agg backend).
+comparison.csv/.md/.tex; ``seed_comparison`` the intervals over seeds and test images and the
+paired differences; the plots are the dot-and-whisker of the intervals, the group accuracy
+grid and the δ heat map of the detections (one panel per source family). Each PNG is written atomically (Agg backend).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pandas as pd  # noqa: E402
 
 from clipmend.reporting.plots import save_png  # noqa: E402
 from clipmend.reporting.tables import write_table  # noqa: E402
-from clipmend.spurious import groups  # noqa: E402
+from clipmend.spurious import groups, intervals  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,13 @@ METHOD_ORDER = {
 COMPARISON_COLUMNS = ["paper", "method", "model", "worst_group_accuracy", "worst_group", "average_accuracy",
                       "adjusted_accuracy", "coarse_worst_group_accuracy", "aiou", "aiou_worst_group"]
 LONG_COLUMNS = ["method", "model", "grouping", "class_name", "attribute", "n", "correct", "accuracy"]
+SEED_COLUMNS = ["method", "model", "metric", "mean", "ci_low", "ci_high", "n_seeds"]
+PAIRED_COLUMNS = ["method_a", "method_b", "model", "metric", "mean_diff", "ci_low", "ci_high"]
+#: the comparisons the papers claim: (method_a, method_b) compared on the same test images and seeds
+CLAIMS = [("ours_ls", "finetune_clip"), ("ours_vs", "finetune_clip"), ("individual", "random")]
+#: the first paper's strategies pooled over its models under this model name
+ALL_MODELS = "all"
+TEST_METRICS = ("worst_group_accuracy", "coarse_worst_group_accuracy", "average_accuracy")
 
 
 def _sort(df: pd.DataFrame) -> pd.DataFrame:
@@ -116,24 +124,51 @@ def _empty(path: str | Path, text: str) -> None:
     save_png(fig, path)
 
 
-def plot_wga(comparison: pd.DataFrame, path: str | Path) -> None:
-    """Bars of worst-group, adjusted and average accuracy per method (and model)."""
-    if not len(comparison) or comparison["worst_group_accuracy"].isna().all():
+def _first_paper(method: str) -> bool:
+    return METHOD_ORDER.get(method, "").startswith("Chegini")
+
+
+def _row_label(method: str, model: str) -> str:
+    return f"{method} ({'mean of models' if model == ALL_MODELS else model})"
+
+
+def plot_intervals(table: pd.DataFrame, path: str | Path) -> None:
+    """Dot and whisker: each method's worst-group and average accuracy with its 95% interval.
+
+    One row per method (the second paper's per CLIP model; the first paper's pooled over its
+    models, with the spread of the per-model means as a grey bar behind), one panel per metric.
+    """
+    metrics = [("coarse_worst_group_accuracy", "worst group\n(class × common/uncommon)"),
+               ("worst_group_accuracy", "worst group\n(class × attribute)"), ("average_accuracy", "average")]
+    rows = table[table["metric"].isin([m for m, _ in metrics])] if len(table) else table
+    if not len(rows):
         _empty(path, "no groups: no worst-group accuracy")
         return
-    labels = [f"{m}\n{model}" for m, model in zip(comparison["method"], comparison["model"])]
-    metrics = [("worst_group_accuracy", "worst group (class × attribute)"),
-               ("coarse_worst_group_accuracy", "worst group (class × common/uncommon)"),
-               ("adjusted_accuracy", "adjusted"), ("average_accuracy", "average")]
-    x = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(labels) + 2), 4))
-    for i, (col, name) in enumerate(metrics):
-        ax.bar(x + (i - 1.5) * 0.2, comparison[col].astype(float), width=0.2, label=name)
-    ax.set_xticks(x, labels, rotation=90, fontsize=7)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("test accuracy")
-    ax.set_title("Worst-group accuracy per method (both papers, same test groups)")
-    ax.legend(fontsize=8)
+    shown = rows[(rows["model"] == ALL_MODELS) | ~rows["method"].map(_first_paper)]
+    labels = list(dict.fromkeys(map(_row_label, shown["method"], shown["model"])))
+    y = {label: i for i, label in enumerate(labels)}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics) + 2.2, 0.38 * len(labels) + 1.6),
+                             sharey=True, squeeze=False)
+    for ax, (metric, title) in zip(axes[0], metrics):
+        for _, r in shown[shown["metric"] == metric].iterrows():
+            at = y[_row_label(r["method"], r["model"])]
+            members = rows[(rows["method"] == r["method"]) & (rows["metric"] == metric) & (rows["model"] != ALL_MODELS)]
+            if r["model"] == ALL_MODELS and len(members):
+                ax.plot([members["mean"].min(), members["mean"].max()], [at, at], color="0.8", lw=7,
+                        solid_capstyle="butt", zorder=1)
+            color = "tab:orange" if _first_paper(r["method"]) else "tab:blue"
+            # the interval as drawn (a percentile interval need not contain the mean: a worst group is a minimum)
+            ax.plot([r["ci_low"], r["ci_high"]], [at, at], color=color, lw=1.5, marker="|", ms=8, zorder=2)
+            ax.plot(r["mean"], at, "o", color=color, zorder=3)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(0, 1)
+        ax.grid(axis="x", color="0.92")
+        ax.set_xlabel("test accuracy")
+    axes[0][0].set_yticks(range(len(labels)), labels, fontsize=8)
+    axes[0][0].invert_yaxis()
+    fig.suptitle("Mean over seeds with 95% interval (bootstrap over seeds and test images); "
+                 "grey: spread over the first paper's models", fontsize=9)
+    fig.tight_layout()
     save_png(fig, path)
 
 
@@ -155,24 +190,171 @@ def plot_group_grid(long: pd.DataFrame, path: str | Path) -> None:
     save_png(fig, path)
 
 
-def plot_delta_heatmap(detections: pd.DataFrame, path: str | Path) -> None:
-    """δ (accuracy with minus without the attribute) per class and attribute, one panel per source."""
+def plot_delta_heatmap(detections: pd.DataFrame, path: str | Path, families: Mapping[str, str] | None = None,
+                       truth: Mapping[str, set[str]] | None = None) -> None:
+    """δ per class and attribute, one panel per source family (its sources' mean δ); boxes: the true attribute.
+
+    ``families`` maps a source to its family (sources not listed are their own family: the
+    CLIP models); ``truth`` the class's over-represented attributes (outlined).
+    """
     if not len(detections):
         _empty(path, "no detections")
         return
-    sources = list(dict.fromkeys(detections["source"]))
-    classes = list(dict.fromkeys(detections["class_name"]))
-    attributes = sorted(detections["attribute"].astype(str).unique())
-    fig, axes = plt.subplots(1, len(sources), figsize=(max(4, 0.35 * len(attributes) + 2) * len(sources),
-                                                        max(3, 0.3 * len(classes) + 1.5)), squeeze=False)
-    for ax, source in zip(axes[0], sources):
-        rows = detections[detections["source"] == source]
-        grid = rows.pivot_table(index="class_name", columns="attribute", values="delta")
+    families = dict(families or {})
+    frame = detections.assign(family=[families.get(s, s) for s in detections["source"]],
+                              attribute=detections["attribute"].astype(str))
+    names = list(dict.fromkeys(frame["family"]))
+    classes = sorted(frame["class_name"].unique())
+    attributes = sorted(frame["attribute"].unique())
+    cols = min(3, len(names))
+    nrows = -(-len(names) // cols)
+    width = max(3.2, 0.32 * len(attributes) + 2.0)
+    fig, axes = plt.subplots(nrows, cols, figsize=(width * cols + 1, (0.3 * len(classes) + 1.6) * nrows),
+                             squeeze=False)
+    image = None
+    for ax, family in zip(axes.flat, names):
+        rows = frame[frame["family"] == family]
+        grid = rows.pivot_table(index="class_name", columns="attribute", values="delta", aggfunc="mean")
         grid = grid.reindex(index=classes, columns=attributes)
-        image = ax.imshow(grid.to_numpy(dtype=float), vmin=-1, vmax=1, cmap="RdBu_r", aspect="auto")
+        cmap = plt.get_cmap("RdBu_r").copy()
+        cmap.set_bad("0.88")  # not among the source's top attributes
+        image = ax.imshow(grid.to_numpy(dtype=float), vmin=-1, vmax=1, cmap=cmap, aspect="auto")
+        for i, c in enumerate(classes):
+            for v in (truth or {}).get(c, ()):
+                if v in attributes:
+                    ax.add_patch(plt.Rectangle((attributes.index(v) - 0.5, i - 0.5), 1, 1, fill=False, lw=1.5))
+        members = sorted(rows["source"].unique())
+        ax.set_title(f"{family} ({len(members)} source{'s' if len(members) > 1 else ''})", fontsize=9)
         ax.set_xticks(range(len(attributes)), attributes, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(classes)), classes if ax is axes[0][0] else [""] * len(classes), fontsize=7)
-        ax.set_title(source, fontsize=9)
-    fig.suptitle("δ = acc(attribute present) − acc(absent), top attributes per class")
-    fig.colorbar(image, ax=axes[0].tolist(), fraction=0.03)
+        ax.set_yticks(range(len(classes)), classes, fontsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.suptitle("δ = acc(attribute present) − acc(absent), mean over a family's sources; "
+                 "box: the class's common attribute; grey: not detected", fontsize=9)
+    fig.colorbar(image, ax=axes.ravel().tolist(), fraction=0.02)
     save_png(fig, path)
+
+
+def _test_groups(index: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The test images (by id), each one's fine (class, attribute) group id, and each fine group's coarse group id."""
+    train = index[index["split"] == "train"]
+    common = groups.common_attributes(train["label"].to_numpy(), train["attribute"].astype(str).to_numpy())
+    test = index[index["split"] == "test"].sort_values("id").reset_index(drop=True)
+    labels, values = test["label"].to_numpy(), test["attribute"].astype(str).to_numpy()
+    fine_keys = pd.Series(list(zip(labels, values)))
+    names, fine = np.unique(fine_keys.astype(str), return_inverse=True)
+    coarse = groups.coarse_groups(labels, values, common)
+    coarse_keys = np.char.add(labels.astype(str), coarse.astype(str))
+    coarse_names, coarse_ids = np.unique(coarse_keys, return_inverse=True)
+    coarse_of = np.zeros(len(names), dtype=int)
+    coarse_of[fine] = coarse_ids
+    return test, fine, coarse_of
+
+
+def _seed_estimates(columns: dict[tuple[str, str], list], counts: intervals.Replicates, draws: np.ndarray,
+                    coarse_of: np.ndarray) -> dict[tuple[str, str, str], tuple[float, np.ndarray, int]]:
+    """(mean over seeds, replicates, seeds) of each test metric of each (method, model)."""
+    merged_obs, coarse_sizes = intervals.merge_groups(counts.observed, counts.sizes, coarse_of)
+    merged_boot, _ = intervals.merge_groups(counts.replicates, counts.sizes, coarse_of)
+    metrics = {
+        "worst_group_accuracy": (intervals.worst_group(counts.observed, counts.sizes),
+                                 intervals.worst_group(counts.replicates, counts.sizes)),
+        "coarse_worst_group_accuracy": (intervals.worst_group(merged_obs, coarse_sizes),
+                                        intervals.worst_group(merged_boot, coarse_sizes)),
+        "average_accuracy": (intervals.average(counts.observed, counts.sizes),
+                             intervals.average(counts.replicates, counts.sizes)),
+    }
+    out = {}
+    for (method, model), cols in columns.items():
+        for metric, (obs, boot) in metrics.items():
+            mean, reps = intervals.seed_mean(obs[cols], boot[:, cols], draws)
+            out[(method, model, metric)] = (mean, reps, len(cols))
+    return out
+
+
+def _heldout_estimates(heldout: pd.DataFrame, draws: np.ndarray, replicates: int,
+                       rng: np.random.Generator) -> dict[tuple[str, str, str], tuple[float, np.ndarray, int]]:
+    """Held-out gain (accuracy on debug_heldout minus the λ = 0 baseline's) per strategy and model."""
+    out = {}
+    for model, rows in heldout.groupby("model", sort=True):
+        wide = rows.pivot_table(index="id", columns=["strategy", "seed"], values="pred", aggfunc="first")
+        labels = rows.drop_duplicates("id").set_index("id")["label"].reindex(wide.index).to_numpy()
+        if not len(wide) or "baseline" not in wide.columns.get_level_values(0):
+            continue
+        correct = wide.to_numpy() == labels[:, None]
+        counts = intervals.resample_groups(correct, np.zeros(len(wide), dtype=int), replicates, rng)
+        obs, boot = intervals.average(counts.observed, counts.sizes), intervals.average(counts.replicates, counts.sizes)
+        strategies = wide.columns.get_level_values(0)
+        base = int(np.flatnonzero(strategies == "baseline")[0])
+        for strategy in ("random", "individual"):
+            cols = np.flatnonzero(strategies == strategy)
+            if len(cols):
+                mean, reps = intervals.seed_mean(obs[cols] - obs[base], boot[:, cols] - boot[:, [base]], draws)
+                out[(strategy, model, "heldout_gain")] = (mean, reps, len(cols))
+    return out
+
+
+def _pool_models(estimates: Mapping[tuple, tuple], methods: Sequence[str]) -> dict[tuple, tuple]:
+    """Each first-paper strategy and metric averaged over its models (models fixed, replicates averaged)."""
+    pooled = {}
+    keys = {(m, metric) for m, _, metric in estimates if m in methods}
+    for method, metric in sorted(keys):
+        per_model = [v for (m, model, k), v in estimates.items() if m == method and k == metric and model != ALL_MODELS]
+        pooled[(method, ALL_MODELS, metric)] = (float(np.mean([v[0] for v in per_model])),
+                                                np.mean([v[1] for v in per_model], axis=0),
+                                                min(v[2] for v in per_model))
+    return pooled
+
+
+def seed_comparison(predictions: pd.DataFrame, index: pd.DataFrame, heldout: pd.DataFrame | None = None,
+                    replicates: int = intervals.REPLICATES) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(comparison_seeds, paired): each method's mean and 95% interval per metric, and the claims' paired differences.
+
+    ``predictions``: test predictions with method, model, seed, id, pred (every seed of every
+    method on the same test images); ``heldout``: the first paper's debug_heldout predictions
+    (model, strategy, seed, id, label, pred; with the λ = 0 baseline). Intervals: the paired
+    bootstrap of ``clipmend.spurious.intervals``; the first paper's strategies also pooled over
+    its models (model ``all``: the mean over models, models held fixed).
+    """
+    if not has_groups(index):
+        return pd.DataFrame(columns=SEED_COLUMNS), pd.DataFrame(columns=PAIRED_COLUMNS)
+    test, fine, coarse_of = _test_groups(index)
+    preds = predictions[predictions["split"] == "test"] if "split" in predictions else predictions
+    wide = preds.pivot_table(index="id", columns=["method", "model", "seed"], values="pred", aggfunc="first")
+    wide = wide.reindex(test["id"])
+    if wide.isna().any().any():
+        missing = list(wide.columns[wide.isna().any()])[:3]
+        raise ValueError(f"predictions lack some test images for {missing}; every method needs every test image")
+    correct = wide.to_numpy() == test["label"].to_numpy()[:, None]
+    rng = np.random.default_rng(0)
+    counts = intervals.resample_groups(correct, fine, replicates, rng)
+    columns: dict[tuple[str, str], list] = {}
+    for k, (method, model, _) in enumerate(wide.columns):
+        columns.setdefault((method, model), []).append(k)
+    n_seeds = max(len(c) for c in columns.values())
+    if heldout is not None and len(heldout):
+        n_seeds = max(n_seeds, int(heldout.groupby(["model", "strategy"])["seed"].nunique().max()))
+    draws = intervals.seed_draws(replicates, n_seeds, np.random.default_rng(1))
+    estimates = _seed_estimates(columns, counts, draws, coarse_of)
+    if heldout is not None and len(heldout):
+        estimates |= _heldout_estimates(heldout, draws, replicates, rng)
+    first_paper = [m for m in METHOD_ORDER if _first_paper(m)]
+    estimates |= _pool_models(estimates, first_paper)
+    rows = [{"method": m, "model": model, "metric": metric, "mean": v[0],
+             **dict(zip(("ci_low", "ci_high"), intervals.interval(v[1]))), "n_seeds": v[2]}
+            for (m, model, metric), v in estimates.items()]
+    table = _sort(pd.DataFrame(rows, columns=SEED_COLUMNS))
+    paired = []
+    for a, b in CLAIMS:
+        for (m, model, metric), (mean, reps, _) in estimates.items():
+            other = estimates.get((b, model, metric))
+            if m == a and other is not None and (model == ALL_MODELS or a not in first_paper):
+                low, high = intervals.interval(reps - other[1])
+                paired.append({"method_a": a, "method_b": b, "model": model, "metric": metric,
+                               "mean_diff": mean - other[0], "ci_low": low, "ci_high": high})
+    return table, pd.DataFrame(paired, columns=PAIRED_COLUMNS)
+
+
+def has_groups(index: pd.DataFrame) -> bool:
+    """Whether the index records an attribute (so there are groups)."""
+    return "attribute" in index and index["attribute"].notna().any()

@@ -36,6 +36,9 @@ SPLITS = ("train", "val", "test")
 CLIP_METHODS = ("zeroshot", "finetune_clip", "ours_ls", "ours_vs")
 FIRST_PAPER_STRATEGIES = ("original", "baseline", "random", "individual")
 PREDICTION_COLUMNS = ["method", "model", "id", "split", "label", "attribute", "pred"]
+ATTRIBUTE_TEMPLATES = ("class", "prompt")
+#: where fine-tuning takes each class's spurious attributes besides a detection source's name
+SELF_SOURCE, ORACLE_SOURCE = "self", "oracle"
 
 
 def _settings(threads: int | None, run: RunSettings | None) -> RunSettings:
@@ -74,14 +77,20 @@ def class_prompts(class_names: Sequence[str], templates: Sequence[str]) -> list[
 
 def clip_features(index: PathLike, classes: PathLike, features_out: PathLike, arch: str, weights: str,
                   templates: Sequence[str], attribute_prompt: str, attribute_phrases: Mapping[str, str],
-                  run: RunSettings | None = None, threads: int | None = None) -> dict[str, Any]:
+                  run: RunSettings | None = None, threads: int | None = None,
+                  attribute_templates: str = "class") -> dict[str, Any]:
     """Pre-projection features of every train/val/test image and every class/attribute prompt.
 
     Fine-tuning trains only the projections, so each step is a matmul on these cached
     features (``clipmend.spurious.projections``). The file also keeps the embeddings under
     the pretrained projections (zero-shot, detection) and the index columns the other
-    steps need (id, split, label, attribute, mask).
+    steps need (id, split, label, attribute, mask). The losses' attribute prompts
+    (``attribute_text_pre``, A x T_a) fill every class template with the attribute's phrase
+    (``attribute_templates: class``, as the released code) or are ``attribute_prompt`` alone
+    (``prompt``); detection by CLIP always uses ``attribute_prompt``.
     """
+    if attribute_templates not in ATTRIBUTE_TEMPLATES:
+        raise ValueError(f"spurious.attribute_templates is {attribute_templates!r}; valid: {list(ATTRIBUTE_TEMPLATES)}")
     from clipmend.clip.loading import load_clip
     from clipmend.models.features import autocast_dtype, batch_size_for, extract
     from clipmend.spurious.projections import Projections, image_pre_features, text_pre_features
@@ -110,8 +119,13 @@ def clip_features(index: PathLike, classes: PathLike, features_out: PathLike, ar
 
     n_templates = len(templates)
     class_pre = text_pre([p for per_class in prompts for p in per_class]).reshape(len(class_names), n_templates, -1)
-    attribute_pre = text_pre(attribute_texts)
-    attribute_pre = attribute_pre.reshape(len(attributes), 1, -1) if attributes else attribute_pre
+    prompt_pre = text_pre(attribute_texts)
+    if attribute_templates == "class" and attributes:
+        phrases = [attribute_phrases.get(a, a) for a in attributes]
+        attribute_pre = text_pre([p for per_attr in class_prompts(phrases, templates) for p in per_attr])
+        attribute_pre = attribute_pre.reshape(len(attributes), n_templates, -1)
+    else:
+        attribute_pre = prompt_pre.reshape(len(attributes), 1, -1) if attributes else prompt_pre
     projections = Projections.from_clip(clip.model).cpu()
     pre = torch.from_numpy(image_pre)
     with torch.no_grad():
@@ -125,7 +139,7 @@ def clip_features(index: PathLike, classes: PathLike, features_out: PathLike, ar
             "class_text_pre": class_pre,
             "attribute_text_pre": attribute_pre,
             "image_embeddings": projections.images(pre).half(),
-            "attribute_embeddings": projections.texts(attribute_pre[:, 0]) if attributes else attribute_pre,
+            "attribute_embeddings": projections.texts(prompt_pre) if attributes else prompt_pre,
             "projections": projections,  # the module: rebuilt on load without CLIP
             "clip": {"arch": arch, "weights": weights},
             provenance.KEY: provenance.capture(
@@ -192,7 +206,8 @@ def detect(clip_features_path: PathLike, detect_out: PathLike, source: str, sett
     correct = pred[chosen] == labels[chosen]
     presence = _presence(record, rows, settings["detector"])
     found = detection.accuracy_discrepancy(labels[chosen], correct, presence, record["class_names"],
-                                           min_detect=settings["min_detect"], top=settings["top"])
+                                           min_detect=settings["min_detect"], top=settings["top"],
+                                           rank_by=settings.get("rank_by", "delta"))
     found.insert(0, "source", source)
     log.info("%s: %d attributes kept for %d classes on %s (accuracy %.3f)", source, len(found),
              found["class_name"].nunique(), split, correct.mean() if len(correct) else float("nan"))
@@ -231,7 +246,8 @@ def _projections(record: Mapping[str, Any], state: Mapping[str, Any] | None = No
 
 
 def collect_detections(detections: Sequence[PathLike], index: PathLike, detect_out: PathLike,
-                       precision_out: PathLike, heatmap_out: PathLike) -> pd.DataFrame:
+                       precision_out: PathLike, heatmap_out: PathLike,
+                       families: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Merge every source's detections; precision@1 against each class's common attribute.
 
     The truth (where the data set records an attribute): the attribute values over-represented
@@ -242,7 +258,7 @@ def collect_detections(detections: Sequence[PathLike], index: PathLike, detect_o
     merged = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) \
         else _empty_detections()
     images = read_parquet(index)
-    rows = []
+    rows, truth = [], None
     if has_attribute(images):
         truth = common_attribute_names(images)
         for source, found in merged.groupby("source", sort=False):
@@ -252,7 +268,7 @@ def collect_detections(detections: Sequence[PathLike], index: PathLike, detect_o
         log.info("the data set records no attribute: no ground truth for precision@1")
     write_csv(merged, detect_out)
     write_csv(pd.DataFrame(rows, columns=["source", "precision_at_1", "classes"]), precision_out)
-    report.plot_delta_heatmap(merged, heatmap_out)
+    report.plot_delta_heatmap(merged, heatmap_out, families, truth)
     return merged
 
 
@@ -271,13 +287,17 @@ def _groups_known(record: Mapping[str, Any]) -> bool:
 def train_method(clip_features_path: PathLike, method: str, clip_model: str, model_out: PathLike,
                  predictions_out: PathLike, history_out: PathLike, finetune: Mapping[str, Any],
                  head: Mapping[str, Any] | None = None, run: RunSettings | None = None,
-                 threads: int | None = None) -> pd.DataFrame:
+                 threads: int | None = None, seeds: Sequence[int] = (0,),
+                 detections: PathLike | None = None) -> pd.DataFrame:
     """Fit ``method`` on the train split (selection on val) and predict every val/test image.
 
     zeroshot: the pretrained projections; linear_probe: the first paper's head trainer on
     CLIP image embeddings (λ = 0); finetune_clip / ours_ls / ours_vs: the projections
     fine-tuned with their losses (``METHOD_LOSSES``), group-balanced, selected by
-    validation worst-group accuracy.
+    validation worst-group accuracy, once per seed of ``seeds`` (the sampler's; features are
+    read once). ``detections`` (a source's detect csv; None: the oracle) gives each class's
+    spurious attributes. Predictions carry a ``seed`` column (deterministic methods: the first
+    seed); the saved model is the first seed's.
     """
     run = _settings(threads, run)
     record = read_clip_features(clip_features_path)
@@ -296,23 +316,30 @@ def train_method(clip_features_path: PathLike, method: str, clip_model: str, mod
             log.info("the data set records no attribute for every image: %s cannot form groups; skipped", method)
             pred = np.full(len(meta), -1)
         else:
-            projections, history = _finetune(record, method, finetune, run)
-            saved["projections"] = projections.state_dict()
-            pred = zero_shot_predictions(record, projections)
+            found = None if detections is None else pd.read_csv(detections)
+            runs = _finetune(record, method, finetune, run, seeds, found)
+            saved["projections"] = runs[0][1].state_dict()
+            history = pd.concat([h for _, _, h in runs], ignore_index=True)
+            pred = {seed: zero_shot_predictions(record, projections) for seed, projections, _ in runs}
     else:
         raise ValueError(f"unknown spurious method {method!r}; valid: zeroshot, linear_probe, "
                          f"{', '.join(METHOD_LOSSES)}")
     keep = meta["split"].isin(["val", "test"]).to_numpy()
-    predictions = meta.loc[keep, ["id", "split", "label"]].copy()
-    predictions["attribute"] = meta.loc[keep, "attribute"] if "attribute" in meta else None
-    predictions["pred"] = pred[keep]
-    predictions.insert(0, "model", clip_model)
-    predictions.insert(0, "method", method)
-    test = predictions[predictions["split"] == "test"]
-    log.info("%s on %s: test accuracy %.4f", method, clip_model, (test["pred"] == test["label"]).mean())
+    frames = []
+    for seed, values in (pred if isinstance(pred, dict) else {int(seeds[0]): pred}).items():
+        frame = meta.loc[keep, ["id", "split", "label"]].copy()
+        frame["attribute"] = meta.loc[keep, "attribute"] if "attribute" in meta else None
+        frame["pred"] = values[keep]
+        frame.insert(0, "model", clip_model)
+        frame.insert(0, "method", method)
+        frame["seed"] = seed
+        test = frame[frame["split"] == "test"]
+        log.info("%s on %s, seed %d: test accuracy %.4f", method, clip_model, seed,
+                 (test["pred"] == test["label"]).mean())
+        frames.append(frame[[*PREDICTION_COLUMNS, "seed"]])
+    predictions = pd.concat(frames, ignore_index=True)
     write_torch(saved, model_out)
     write_csv(history, history_out)
-    predictions = predictions[PREDICTION_COLUMNS]
     predictions.attrs[provenance.KEY] = made
     write_parquet(predictions, predictions_out)
     return predictions
@@ -333,38 +360,103 @@ def _linear_probe(record: Mapping[str, Any], head: Mapping[str, Any], run: RunSe
     return trained.predict(feats), {"weight": torch.from_numpy(trained.weight), "bias": torch.from_numpy(trained.bias)}
 
 
-def _finetune(record: Mapping[str, Any], method: str, finetune: Mapping[str, Any], run: RunSettings):
-    """Fine-tune the projections with ``method``'s losses; return (best projections, history)."""
+def spurious_attributes(record: Mapping[str, Any], detections: pd.DataFrame | None,
+                        per_class: int) -> dict[int, list[str]]:
+    """Each class's spurious attributes: its top ``per_class`` rows of a source's detections (by rank).
+
+    ``detections`` None is the oracle: the attribute values over-represented in the class's
+    train images (the truth of precision@1). Only values of the record's vocabulary count;
+    a class without any gets none (L_ls then has no attribute negative for it, L_vs no
+    "present" group).
+    """
+    if per_class < 1:
+        raise ValueError(f"spurious.finetune.attributes_per_class must be >= 1, got {per_class}")
+    vocabulary = set(record["attributes"])
+    names = {name: i for i, name in enumerate(record["class_names"])}
+    if detections is None:
+        meta = record["meta"]
+        train = meta[meta["split"] == "train"]
+        shares = pd.crosstab(train["label"], train["attribute"].astype(str), normalize="index")
+        common = groups.common_attributes(train["label"].to_numpy(), train["attribute"].astype(str).to_numpy())
+        ranked = {label: sorted(values, key=lambda v: (-shares.loc[label, v], v)) for label, values in common.items()}
+    else:
+        ranked = {}
+        for name, rows in detections.sort_values("rank").groupby("class_name", sort=False):
+            if name not in names:
+                raise ValueError(f"the detections name a class {name!r} that the features lack; "
+                                 f"classes: {list(names)[:10]}")
+            ranked[names[name]] = rows["attribute"].astype(str).tolist()
+    return {label: [v for v in values if v in vocabulary][:per_class] for label, values in ranked.items()}
+
+
+def _spurious_mask(record: Mapping[str, Any], chosen: Mapping[int, Sequence[str]]) -> np.ndarray:
+    """(C, A) bool: class c's spurious attributes among the record's attribute vocabulary."""
+    ids = {a: i for i, a in enumerate(record["attributes"])}
+    mask = np.zeros((len(record["class_names"]), len(ids)), dtype=bool)
+    for label, values in chosen.items():
+        mask[label, [ids[v] for v in values]] = True
+    return mask
+
+
+def _finetune(record: Mapping[str, Any], method: str, finetune: Mapping[str, Any], run: RunSettings,
+              seeds: Sequence[int], detections: pd.DataFrame | None = None) -> list[tuple[int, Any, pd.DataFrame]]:
+    """Fine-tune the projections with ``method``'s losses once per seed; [(seed, best projections, history)].
+
+    The spurious terms take each class's spurious attributes from ``detections`` (a source's
+    detect csv; None: the oracle, ``spurious_attributes``). Paper form: L_ls pushes each
+    class's prompts from its own attributes' prompts, and L_vs groups images by (class, its
+    spurious attribute present). Code form: L_ls against the union of the classes' attributes,
+    L_vs a CE over every attribute value (``clipmend.spurious.losses``).
+    """
     from clipmend.spurious.finetune import FinetuneSettings, GroupedFeatures
     from clipmend.spurious.finetune import finetune as fit
 
     cfg = dict(finetune)
     weights = dict(cfg.pop("loss_weights", {}))
     grouping = cfg.pop("groups", "coarse")
+    per_class = int(cfg.pop("attributes_per_class", 1))
+    cfg.pop("spurious_source", None)
     cfg["weights"] = {name: float(weights.get(name, 1.0)) for name in METHOD_LOSSES[method]}
     settings = FinetuneSettings.from_config(cfg)
     meta = record["meta"]
     attribute_ids = {a: i for i, a in enumerate(record["attributes"])}
     train = meta[meta["split"] == "train"]
     common = groups.common_attributes(train["label"].to_numpy(), train["attribute"].astype(str).to_numpy())
+    chosen = spurious_attributes(record, detections, per_class)
+    mask = _spurious_mask(record, chosen)
+    log.info("%s: spurious attributes per class from %s: %s", method,
+             "the oracle" if detections is None else "the detections",
+             {record["class_names"][c]: v for c, v in sorted(chosen.items())})
 
     def part(split: str) -> GroupedFeatures:
         rows = _split_mask(meta, split)
         labels = meta.loc[rows, "label"].to_numpy()
         values = meta.loc[rows, "attribute"].astype(str).to_numpy()
-        attrs = pd.Series(values).map(attribute_ids).to_numpy()
+        attrs = pd.Series(values).map(attribute_ids).fillna(-1).to_numpy(dtype=np.int64)  # -1: not in the vocabulary
         if grouping == "coarse":  # class x common/uncommon: on Waterbirds the paper's 4 groups
             group_ids = labels * 2 + (groups.coarse_groups(labels, values, common) == "uncommon")
         elif grouping == "attribute":
             group_ids = labels * len(attribute_ids) + attrs
         else:
             raise ValueError(f"spurious.finetune.groups {grouping!r} is not one of: coarse, attribute")
+        present = np.where(attrs >= 0, mask[labels, attrs], False).astype(np.int64)  # its spurious attribute present
+        code_ids = np.where(attrs >= 0, attrs, -100)  # F.cross_entropy's ignore_index
         return GroupedFeatures(pre=record["image_pre"][torch.tensor(rows)].float(),
-                               labels=torch.tensor(labels), attributes=torch.tensor(attrs),
+                               labels=torch.tensor(labels),
+                               attributes=torch.tensor(code_ids if settings.loss_form == "code" else present),
                                groups=torch.tensor(np.asarray(group_ids, dtype=np.int64)))
 
-    return fit(_projections(record), part("train"), part("val"), record["class_text_pre"],
-               record["attribute_text_pre"], settings, run.device)
+    attribute_pre, spurious = record["attribute_text_pre"], mask
+    if settings.loss_form == "code" and "ls" in settings.weights:  # the released 'spurious' field
+        attribute_pre, spurious = attribute_pre[torch.from_numpy(mask.any(0))], None
+    train_part, val_part = part("train"), part("val")
+    runs = []
+    for seed in seeds:
+        settings.seed = int(seed)
+        best, history = fit(_projections(record), train_part, val_part, record["class_text_pre"], attribute_pre,
+                            settings, run.device, spurious=spurious)
+        runs.append((int(seed), best, history.assign(seed=int(seed))))
+    return runs
 
 
 AIOU_COLUMNS = ["method", "model", "id", "label", "attribute", "pred", "aiou"]
@@ -454,25 +546,52 @@ def first_paper_predictions(features: PathLike, failure_head: PathLike, heads: P
 def compare(index: PathLike, classes: PathLike, method_predictions: Sequence[PathLike],
             aious: Sequence[PathLike], models: Sequence[str], model_features: Sequence[PathLike],
             failure_heads: Sequence[PathLike], debug_heads: Sequence[PathLike], group_metrics_out: PathLike,
-            comparison_stem: PathLike, wga_png: PathLike, groups_png: PathLike) -> pd.DataFrame:
+            comparison_stem: PathLike, wga_png: PathLike, groups_png: PathLike,
+            seed_predictions: Sequence[PathLike] = (), seeds_out: PathLike | None = None,
+            paired_out: PathLike | None = None) -> pd.DataFrame:
     """Every method of both papers on the same test groups: worst-group, average and adjusted accuracy.
 
     Groups are (class, attribute value), and the coarse (class, common/uncommon); adjusted
-    accuracy weights group accuracies by the train split's group sizes. Data sets without a
-    recorded attribute write empty tables (logged).
+    accuracy weights group accuracies by the train split's group sizes. ``comparison`` is each
+    method's first seed; ``seeds_out`` (comparison_seeds.csv) every seed's mean with its 95%
+    interval and ``paired_out`` (paired.csv) the claims' paired differences
+    (``report.seed_comparison``), with the first paper's seeds from ``seed_predictions``
+    (``debug_head_seeds``). ``wga_png`` plots the intervals. Data sets without a recorded
+    attribute write empty tables (logged).
     """
     provenance.check_files([*method_predictions, *model_features, *failure_heads, *debug_heads])
     images = read_parquet(index)
     class_names = read_json(classes)
-    predictions = [read_parquet(p) for p in method_predictions]
-    predictions += [first_paper_predictions(f, h, d, m, images)
-                    for m, f, h, d in zip(models, model_features, failure_heads, debug_heads)]
+    clip_runs = [read_parquet(p) for p in method_predictions]
+    first = [first_paper_predictions(f, h, d, m, images)
+             for m, f, h, d in zip(models, model_features, failure_heads, debug_heads)]
+    single = [_first_seed(p) for p in clip_runs]
     aiou = pd.concat([pd.read_csv(p) for p in aious], ignore_index=True) if aious else pd.DataFrame()
     if not has_attribute(images):
         log.info("the data set records no attribute: no groups, so no worst-group accuracy")
-    long, comparison = report.group_comparison(pd.concat(predictions, ignore_index=True), images, class_names, aiou)
+    long, comparison = report.group_comparison(pd.concat(single + first, ignore_index=True), images, class_names, aiou)
     write_csv(long, group_metrics_out)
     report.write_comparison(comparison, comparison_stem)
-    report.plot_wga(comparison, wga_png)
+    seeded = [read_parquet(p) for p in seed_predictions]
+    heldout = pd.concat([s[s["part"] == "debug_heldout"] for s in seeded], ignore_index=True) if seeded else None
+    test_runs = [p[p["pred"] >= 0] for p in clip_runs]
+    test_runs += [f[f["method"].isin(["original", "baseline"])].assign(seed=0) for f in first]
+    test_runs += [s[(s["part"] == "test") & s["strategy"].isin(["random", "individual"])]
+                  .rename(columns={"strategy": "method"}).assign(split="test") for s in seeded]
+    if not seeded:  # no seeded runs of the first paper: its single run
+        test_runs += [f[f["method"].isin(["random", "individual"])].assign(seed=0) for f in first]
+    table, paired = report.seed_comparison(pd.concat(test_runs, ignore_index=True), images, heldout)
+    if seeds_out is not None:
+        write_csv(table, seeds_out)
+    if paired_out is not None:
+        write_csv(paired, paired_out)
+    report.plot_intervals(table, wga_png)
     report.plot_group_grid(long, groups_png)
     return comparison
+
+
+def _first_seed(predictions: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a method's first (lowest) seed, without the seed column."""
+    if "seed" not in predictions:
+        return predictions
+    return predictions[predictions["seed"] == predictions["seed"].min()].drop(columns="seed")

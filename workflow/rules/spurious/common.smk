@@ -37,6 +37,15 @@ def get_spurious_clip_weights(wildcards):
     return []
 
 
+SPURIOUS_TERMS = ("vs", "ls")  # the loss terms that read each class's spurious attributes
+
+
+def _uses_attributes(method):
+    from clipmend.spurious import METHOD_LOSSES
+
+    return bool(set(METHOD_LOSSES.get(method, ())) & set(SPURIOUS_TERMS))
+
+
 def get_method_settings(wildcards):
     """What ``wildcards.method`` depends on (a params value): a change re-runs only the methods it touches."""
     from clipmend.spurious import METHOD_LOSSES
@@ -48,7 +57,56 @@ def get_method_settings(wildcards):
     finetune = dict(config["spurious"]["finetune"])
     weights = finetune.pop("loss_weights", {})
     finetune["loss_weights"] = {k: weights.get(k, 1.0) for k in METHOD_LOSSES[wildcards.method]}
+    if not _uses_attributes(wildcards.method):
+        finetune.pop("spurious_source", None)
+        finetune.pop("attributes_per_class", None)
     return {"finetune": finetune}
+
+
+def get_method_seeds(wildcards):
+    """The seeds a method runs (a params value): every seed for the fine-tuned methods, the first for the others."""
+    from clipmend.spurious import METHOD_LOSSES
+
+    seeds = list(config["spurious"]["seeds"])
+    return seeds if wildcards.method in METHOD_LOSSES else seeds[:1]
+
+
+def get_spurious_source(clip_model):
+    """The detection source whose detect csv gives the classes' spurious attributes (None: the oracle)."""
+    source = config["spurious"]["finetune"].get("spurious_source", "self")
+    if source == "oracle":
+        return None
+    source = clip_model if source == "self" else source
+    if source not in SPURIOUS_CLIP_MODELS + MODELS:
+        raise ValueError(
+            f"spurious.finetune.spurious_source is {source!r}; valid: self, oracle or a detection source "
+            f"{SPURIOUS_CLIP_MODELS + MODELS}"
+        )
+    return source
+
+
+def get_train_detections(wildcards):
+    """The detect csv a method's spurious terms read (detect -> fine-tune); none for the other methods or the oracle."""
+    source = get_spurious_source(wildcards.clip_model)
+    if source is None or not _uses_attributes(wildcards.method):
+        return []
+    return f"results/{wildcards.dataset}/spurious/detect/{source}.csv"
+
+
+def get_head_seeds_runtime(wildcards, threads, attempt):
+    """``debug_head_seeds``' runtime: debug_heads' (3 heads) scaled to its 1 + 2 x seeds heads."""
+    import math
+
+    heads = 1 + 2 * len(config["spurious"]["seeds"])
+    base = cost.runtime_min("debug_heads", config, wildcards.dataset, wildcards.model, attempt, 30, threads)
+    return base * math.ceil(heads / 3)
+
+
+def get_source_families():
+    """Each first-paper model's family (the detection figure's panels; CLIP models are their own)."""
+    from clipmend.config import model_families
+
+    return {m: f for m, f in model_families(config["models"]).items() if m in MODELS}
 
 
 def get_detect_inputs(wildcards):
@@ -67,7 +125,8 @@ def spurious_files(dataset):
     """Everything ``spurious`` builds for one data set."""
     stem = f"results/{dataset}/spurious"
     files = ["detect.csv", "detect_precision.csv", "delta_heatmap.png", "group_metrics.csv", "wga.png",
-             "group_accuracy.png"] + [f"comparison.{ext}" for ext in ("csv", "md", "tex")]
+             "group_accuracy.png", "comparison_seeds.csv", "paired.csv"]
+    files += [f"comparison.{ext}" for ext in ("csv", "md", "tex")]
     return [f"{stem}/{f}" for f in files]
 
 

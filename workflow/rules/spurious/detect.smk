@@ -31,6 +31,8 @@ rule spurious_collect_detections:
         detections="results/{dataset}/spurious/detect.csv",
         precision="results/{dataset}/spurious/detect_precision.csv",
         heatmap="results/{dataset}/spurious/delta_heatmap.png",
+    params:
+        families=get_source_families(),
     log:
         "logs/{dataset}/spurious/collect_detections.log",
     localrule: True

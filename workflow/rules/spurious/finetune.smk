@@ -13,6 +13,7 @@ rule spurious_clip_features:
         templates=get_config("spurious", "templates"),
         attribute_prompt=get_config("spurious", "attribute_prompt"),
         attribute_phrases=config["spurious"]["attribute_phrases"],
+        attribute_templates=get_config("spurious", "attribute_templates"),
     threads: 1
     log:
         "logs/{dataset}/spurious/{clip_model}/clip_features.log",
@@ -31,12 +32,14 @@ rule spurious_clip_features:
 rule spurious_train:
     input:
         features=rules.spurious_clip_features.output.features,
+        detections=get_train_detections,
     output:
         model="results/{dataset}/spurious/{clip_model}/methods/{method}.pt",
         predictions="results/{dataset}/spurious/{clip_model}/methods/{method}.parquet",
         history="results/{dataset}/spurious/{clip_model}/methods/{method}_history.csv",
     params:
         settings=get_method_settings,
+        seeds=get_method_seeds,
     threads: 1
     log:
         "logs/{dataset}/spurious/{clip_model}/train_{method}.log",
