@@ -50,11 +50,14 @@ def premise(results: Path) -> list[str]:
         meta, feats = read_features(results / model / "features.parquet", splits=["test"])
         head, source = read_head(results / model / "failure_head.pt")
         correct = failure_predictions(meta, feats, head[0], head[1], source) == meta["label"].to_numpy()
-        per_class = pd.Series(correct).groupby(meta["class_name"].to_numpy()).mean()
-        groups = pd.Series(correct).groupby(coarse_of(index, meta)).mean()
+        rows = test.set_index("id").loc[meta["id"]]
+        per_class = pd.Series(correct).groupby(rows["class_name"].to_numpy()).mean()
+        groups = pd.Series(correct).groupby(rows["coarse"].to_numpy()).mean()
+        on_common = pd.Series(correct[(rows["coarse"] == "common").to_numpy()]).groupby(
+            rows.loc[rows["coarse"] == "common", "class_name"].to_numpy()).mean()
         lines.append(f"{model}: test {correct.mean():.3f}, worst class {per_class.idxmin()} {per_class.min():.3f}, "
-                     f"best {per_class.idxmax()} {per_class.max():.3f}; common {groups['common']:.3f}, "
-                     f"uncommon {groups['uncommon']:.3f}")
+                     f"best {per_class.idxmax()} {per_class.max():.3f}; common {groups['common']:.3f} "
+                     f"(worst class {on_common.min():.3f}), uncommon {groups['uncommon']:.3f}")
     zeroshot = results / "spurious" / "clip" / "methods" / "zeroshot.parquet"
     if zeroshot.exists():
         pred = pd.read_parquet(zeroshot)
