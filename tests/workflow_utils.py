@@ -19,7 +19,7 @@ def tiny_config(models: tuple[str, ...] = ("resnet10t", "mobilenetv3_050")) -> d
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config = copy.deepcopy({k: v for k, v in config.items() if not k.startswith("_")})
     world = config["datasets"]["demo"]["options"]
-    world.update(n_train_per_class=60, n_val_per_class=40, n_test_per_class=20, n_clip_per_class=60)
+    world.update(n_train_per_class=60, n_val_per_class=40, n_test_per_class=10, n_clip_per_class=60)
     config["generator"]["options"]["world"] = world
     config["models"] = {m: config["models"][m] for m in models}
     config["train"]["epochs"] = 1

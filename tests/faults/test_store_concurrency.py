@@ -24,7 +24,6 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from clipmend.demo.fmnist import CLASS_NAMES
 from clipmend.demo.textures import BACKGROUNDS
 from clipmend.generation import store
 from clipmend.generation.registry import create_generator
@@ -87,9 +86,10 @@ def store_files(store: Path) -> dict[str, bytes]:
 
 
 def test_two_jobs_sharing_a_store_equal_a_sequential_run(tmp_path):
-    write_json(list(CLASS_NAMES), tmp_path / "classes.json")
+    classes = tiny_config()["datasets"]["demo"]["options"]["classes"]
+    write_json(classes, tmp_path / "classes.json")
     shared, alone = tmp_path / "shared", tmp_path / "alone"
-    sets = {"a": range(0, 6), "b": range(3, 10)}  # classes 3, 4 and 5 overlap
+    sets = {"a": range(0, 4), "b": range(2, len(classes))}  # classes 2 and 3 overlap
     jobs = {name: start_job(tmp_path, name, job_args(tmp_path, name, labels, shared))
             for name, labels in sets.items()}
     deadline = time.monotonic() + 60
@@ -112,7 +112,7 @@ def test_two_jobs_sharing_a_store_equal_a_sequential_run(tmp_path):
     together, sequential = store_files(shared), store_files(alone)
     assert not [p for p in together if p.endswith(".tmp")]
     assert together == sequential  # same files, byte for byte: none torn, none twice
-    union = 6 * 2 * 10 * 2  # 6 images x 2 backgrounds x 10 classes, individual and random
+    union = 6 * 2 * len(classes) * 2  # 6 images x 2 backgrounds x every class, individual and random
     assert len(together) == union
     # claims: an image one job is making, the other waits for instead of making it too
     assert made(tmp_path, "a") + made(tmp_path, "b") == union

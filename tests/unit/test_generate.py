@@ -62,6 +62,18 @@ def test_copypaste_rejects_unknown_background():
         list(gen.generate([ImageRequest("bag", 8, "on the moon", "p", 0)]))
 
 
+def test_copypaste_draws_a_binary_worlds_backgrounds_and_its_classes_only():
+    world = {**WORLD, "classes": ["trouser", "bag"], "mode": "binary"}
+    gen = create_generator("copypaste", world=world)
+    # the random prompt draws backgrounds from the class's train distribution over grass and lava only
+    rng = np.random.default_rng(0)
+    drawn = pd.Series([gen._background_name(ImageRequest("bag", 1, None, "p", seed=0), rng) for _ in range(400)])
+    assert set(drawn) == {"grass", "lava"} and 0.9 < (drawn == "lava").mean() < 0.99  # 0.9 + 0.1 / 2
+    assert len(list(gen.generate([ImageRequest("bag", 1, None, "p", seed=3)]))) == 1
+    with pytest.raises(ValueError, match="t-shirt"):
+        list(gen.generate([ImageRequest("t-shirt", 0, "in the water", "p", 0)]))
+
+
 def test_requests_and_random_matching():
     reqs = debug_requests({0: ["in water", "on grass"], 2: ["in snow"]}, CLASSES,
                           "a photo of a {class_name} {background}", per_background=3, base_seed=0)

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from clipmend.demo.fmnist import CLASS_NAMES, load_subset
-from clipmend.demo.textures import BACKGROUNDS, composite, render_background, resolve_background
+from clipmend.demo.textures import composite, render_background, resolve_background
 from clipmend.demo.world import GENERATOR_OBJECTS_START, WorldSpec, object_pools, train_background_distribution
 from clipmend.generation.registry import register_generator
 from clipmend.generation.requests import ImageRequest, rng_for
@@ -33,28 +33,28 @@ class CopyPasteGenerator:
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.name, "image_size": self.spec.image_size,
-                "correlation": self.spec.correlation,
+                "correlation": self.spec.correlation, "classes": list(self.spec.classes), "mode": self.spec.mode,
                 "common_backgrounds": {k: list(v) for k, v in sorted(self.spec.common_backgrounds.items())}}
 
-    def _objects(self, label: int) -> np.ndarray:
+    def _objects(self, class_name: str) -> np.ndarray:
         if self._pool is None:
             self._pool = [p[GENERATOR_OBJECTS_START:] for p in object_pools(load_subset())["train"]]
-        return self._pool[label]
+        return self._pool[CLASS_NAMES.index(class_name)]
 
     def _background_name(self, request: ImageRequest, rng: np.random.Generator) -> str:
         if request.background is not None:
             return resolve_background(request.background)
-        if request.class_name not in CLASS_NAMES:
-            raise ValueError(f"copypaste knows only the demo classes {list(CLASS_NAMES)}, "
-                             f"not {request.class_name!r}")
         probs = train_background_distribution(self.spec, request.class_name)
-        return BACKGROUNDS[rng.choice(len(BACKGROUNDS), p=probs)]
+        return self.spec.backgrounds[rng.choice(len(self.spec.backgrounds), p=probs)]
 
     def generate(self, requests: Sequence[ImageRequest]) -> Iterator[Image.Image]:
         for request in requests:
+            if request.class_name not in self.spec.classes:
+                raise ValueError(f"copypaste knows only the demo classes {list(self.spec.classes)}, "
+                                 f"not {request.class_name!r}")
             rng = rng_for(request.seed)
             background = self._background_name(request, rng)
-            objects = self._objects(request.label)
+            objects = self._objects(request.class_name)
             obj = objects[rng.integers(len(objects))]
             pixels = composite(obj, render_background(background, self.spec.image_size, rng), rng)
             yield Image.fromarray(pixels, mode="RGB")

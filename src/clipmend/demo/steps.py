@@ -19,7 +19,7 @@ from clipmend.run_settings import RunSettings, settled
 
 def train_clip(index: str | Path, weights_out: str | Path, arch: str, train: Mapping[str, Any],
                run: RunSettings | None = None, threads: int | None = None) -> None:
-    """Train open_clip architecture ``arch`` from scratch on the index's ``clip`` split."""
+    """Train open_clip architecture ``arch`` from scratch on the index's ``clip`` split and its captions."""
     import open_clip  # after clipmend.clip.loading's torchvision fix
 
     run = settled(run)
@@ -31,7 +31,10 @@ def train_clip(index: str | Path, weights_out: str | Path, arch: str, train: Map
     model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None)
     images = pd.read_parquet(index)
     clip_split = images[images["split"] == "clip"]
-    texts = captions(clip_split["class_name"], clip_split["background"], seed=params.seed)
+    if "caption" in clip_split:
+        texts = clip_split["caption"].tolist()
+    else:  # an index written before the world recorded its captions
+        texts = captions(clip_split["class_name"], clip_split["background"], seed=params.seed)
     state = fit_clip(model, preprocess, open_clip.get_tokenizer(arch), clip_split["image"].tolist(),
                      texts, params, run.device)
     write_torch({"state_dict": state}, weights_out)
