@@ -181,7 +181,11 @@ def test_sharded_generation_gives_the_unsharded_bytes_and_a_class_change_regener
     work = tmp_path / "sharded"
     shutil.copytree(run, work, symlinks=True, ignore=shutil.ignore_patterns("locks"))
     config = yaml.safe_load((run / "config.yaml").read_text())  # the config of the last full run
-    config["cluster"] = {"max_job_hours": 0.02}  # the demo's sets: 0.06 h projected, x 1.5 -> 4 shards
+    from clipmend import cost
+
+    hours = cost.sd_seconds(2 * cost.generation(config, "demo")["per_set"], config) / 3600  # one job
+    config["cluster"] = {"max_job_hours": hours * cost.SHARD_RUNTIME_MARGIN / 3.5}  # -> 4 shards
+    assert cost.generation_shards(config, "demo") == 4
     write_config(work, config)
     kept = [*sorted(work.glob("results/demo/*/images/*.parquet")), work / "results/demo/metrics.csv"]
     unsharded = {p: p.read_bytes() for p in kept}
@@ -197,7 +201,7 @@ def test_sharded_generation_gives_the_unsharded_bytes_and_a_class_change_regener
     assert {p.parent.name for p in shards} == {"0of4", "1of4", "2of4", "3of4"}
     store = set((work / "results/demo/image_store").rglob("*.png"))
     manifest = pd.read_parquet(work / "results/demo/resnet10t/images/individual.parquet")
-    label = int(manifest["label"].max())  # a class that has images, in the last shard (labels 7..9)
+    label = int(manifest["label"].max())  # a class that has images, in the last shard
     name = manifest.loc[manifest["label"] == label, "class_name"].iloc[0]
     table = config["llm"]["options"]["table"]
     table[name] = [f"{background}, seen again" for background in table[name]]
