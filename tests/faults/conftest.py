@@ -18,7 +18,9 @@ import random
 import shutil
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,6 +181,21 @@ def resume(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     result = snakemake(workdir, *args)
     assert result.returncode == 0, result.stderr[-4000:]
     return result
+
+
+def complete_through_slurm(cluster, run: Path, fault: Callable[[threading.Event], None]):
+    """Complete ``run`` (its ``TARGETS``) through the shipped slurm profile on ``cluster`` while
+    ``fault(done)`` runs in a thread until ``done`` is set; Snakemake's result."""
+    done = threading.Event()
+    thread = threading.Thread(target=fault, args=(done,))
+    thread.start()
+    try:
+        return cluster.run_snakemake(
+            *TARGETS, "-s", str(REPO / "Snakefile"), "--directory", str(run),
+            "--configfile", str(run / "config.yaml"), timeout=600, log_path=run / "snakemake-slurm.log")
+    finally:
+        done.set()
+        thread.join()
 
 
 def make_reference(workdir: Path, config: dict, *targets: str) -> Reference:

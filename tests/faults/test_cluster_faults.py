@@ -23,10 +23,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import TARGETS, copy_run, file_ids, output_hashes, store_images, temporary_files
+from tests.faults.conftest import (
+    complete_through_slurm,
+    copy_run,
+    file_ids,
+    output_hashes,
+    store_images,
+    temporary_files,
+)
 from tests.faults.test_disk_full import remove_generated
 from tests.slurm_cluster import slurm_cluster, submitted_job_ids  # noqa: F401 (fixture)
-from tests.workflow_utils import REPO
 
 pytestmark = [pytest.mark.faults, pytest.mark.slurm]
 
@@ -80,17 +86,10 @@ def test_generation_job_hit_by_the_cluster_resumes_and_matches_the_reference(
     remove_generated(run / "results")
     store = run / "results" / "demo" / "image_store"
     record: dict = {}
-    done = threading.Event()
-    striker = threading.Thread(target=strike_generation, args=(fault, store, done, record))
-    striker.start()
     try:
-        result = slurm_cluster.run_snakemake(
-            *TARGETS, "-s", str(REPO / "Snakefile"), "--directory", str(run),
-            "--configfile", str(run / "config.yaml"),
-            timeout=600, log_path=run / "snakemake-slurm.log")
+        result = complete_through_slurm(slurm_cluster, run,
+                                        lambda done: strike_generation(fault, store, done, record))
     finally:
-        done.set()
-        striker.join()
         if fault == "node":  # never leave the node down for the next test
             subprocess.run(["scontrol", "update", f"NodeName={node_name()}", "State=RESUME"],
                            capture_output=True)

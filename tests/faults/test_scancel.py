@@ -14,10 +14,9 @@ import time
 
 import pytest
 
-from tests.faults.conftest import TARGETS, copy_run, output_hashes, temporary_files
+from tests.faults.conftest import complete_through_slurm, copy_run, output_hashes, temporary_files
 from tests.faults.test_disk_full import remove_generated
 from tests.slurm_cluster import slurm_cluster, submitted_job_ids  # noqa: F401 (fixture)
-from tests.workflow_utils import REPO
 
 pytestmark = [pytest.mark.faults, pytest.mark.slurm]
 
@@ -47,17 +46,7 @@ def test_cancelled_job_is_retried_and_the_run_matches_the_reference(slurm_cluste
     run = copy_run(reference.workdir, tmp_path / "run")
     remove_generated(run / "results")
     cancelled: dict[str, str] = {}
-    done = threading.Event()
-    canceller = threading.Thread(target=cancel_first_running_job, args=(done, cancelled))
-    canceller.start()
-    try:
-        result = slurm_cluster.run_snakemake(
-            *TARGETS, "-s", str(REPO / "Snakefile"), "--directory", str(run),
-            "--configfile", str(run / "config.yaml"),
-            timeout=600, log_path=run / "snakemake-slurm.log")
-    finally:
-        done.set()
-        canceller.join()
+    result = complete_through_slurm(slurm_cluster, run, lambda done: cancel_first_running_job(done, cancelled))
 
     assert result.returncode == 0, result.stdout[-5000:]
     assert len(cancelled) == 1, f"no job was cancelled: {result.stdout[-3000:]}"
