@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> None:
     print("Per rule: jobs of the dry run; time and host memory of the longest / largest job "
           "against its declared runtime and mem_mb (head rules: features read as float32; "
           "their mem_mb is sized from the inputs when scheduled, shown as that formula gives "
-          "it). GPU h include 2 min start-up per GPU job.")
+          f"it). GPU h include {JOB_OVERHEAD_S:.0f} s of start-up per GPU job.")
     print()
     print(table(rows, gpu_basis, cpu_basis))
     print()

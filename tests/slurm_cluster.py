@@ -63,6 +63,7 @@ POLICY_MARK = "written by clipmend tests/slurm_cluster.py"
 TEST_PROFILE_OVERRIDES = (
     "--slurm-init-seconds-before-status-checks", "2",
     "--latency-wait", "5",
+    "--max-threads", "2",  # the profile's set-threads (8 per feature job) on this 2-CPU node
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

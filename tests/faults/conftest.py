@@ -183,16 +183,19 @@ def resume(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def complete_through_slurm(cluster, run: Path, fault: Callable[[threading.Event], None]):
-    """Complete ``run`` (its ``TARGETS``) through the shipped slurm profile on ``cluster`` while
-    ``fault(done)`` runs in a thread until ``done`` is set; Snakemake's result."""
+def complete_through_slurm(cluster, run: Path, fault: Callable[[threading.Event], None], *args: str,
+                           env: dict[str, str] | None = None):
+    """Complete ``run`` (its ``TARGETS``, with Snakemake ``args`` and ``env``) through the shipped
+    slurm profile on ``cluster`` while ``fault(done)`` runs in a thread until ``done`` is set;
+    Snakemake's result."""
     done = threading.Event()
     thread = threading.Thread(target=fault, args=(done,))
     thread.start()
     try:
         return cluster.run_snakemake(
             *TARGETS, "-s", str(REPO / "Snakefile"), "--directory", str(run),
-            "--configfile", str(run / "config.yaml"), timeout=600, log_path=run / "snakemake-slurm.log")
+            "--configfile", str(run / "config.yaml"), *args, timeout=600, env=env,
+            log_path=run / "snakemake-slurm.log")
     finally:
         done.set()
         thread.join()

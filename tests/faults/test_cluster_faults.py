@@ -7,7 +7,10 @@ and is completed through the shipped ``slurm`` profile. While a generation job i
 - ``requeue``: an admin or a preempting job requeues it (``scontrol requeue``): SLURM kills
   it and runs the same job id again;
 - ``node``: its node dies (``scontrol update State=DOWN``; SLURM fails the job with
-  NODE_FAIL) and comes back (``State=RESUME``); the job is requeued or resubmitted.
+  NODE_FAIL) and comes back (``State=RESUME``); the job is requeued or resubmitted;
+- walltime: the job outlives its ``--time`` (1 minute here: it stops itself right after its
+  first image, ``clipmend.io.STOP_AFTER_WRITE``), SLURM ends it with TIMEOUT, and the
+  profile's ``retries`` submits it again.
 
 Either way the run completes with every result identical to the undisturbed reference, no
 image that was finished before the fault is made again (inode and mtime kept), and nothing
@@ -21,9 +24,12 @@ import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from clipmend.io import STOP_AFTER_WRITE
 from tests.faults.conftest import (
+    MODEL,
     complete_through_slurm,
     copy_run,
     file_ids,
@@ -109,3 +115,33 @@ def test_generation_job_hit_by_the_cluster_resumes_and_matches_the_reference(
     print(f"\n[fault cluster-{fault}] SLURM job {record['job']} ({record['comment']}) struck after "
           f"{len(finished)} finished images, ended {struck}; {len(states)} other jobs completed; "
           f"all finished images kept; identical")
+
+
+def test_generation_job_killed_at_its_walltime_is_retried_and_keeps_its_finished_image(
+        slurm_cluster, reference, tmp_path):  # noqa: F811
+    run = copy_run(reference.workdir, tmp_path / "run")
+    remove_generated(run / "results")
+    manifest = pd.read_parquet(reference.workdir / "results/demo" / MODEL / "images/individual.parquet")
+    first = run / manifest["image"].iloc[0]  # the job's first image: it stops right after writing it
+    seen: dict = {}
+
+    def watch(done: threading.Event) -> None:
+        while not done.is_set() and "finished" not in seen:
+            if first.exists():
+                seen["finished"] = file_ids([first])
+            time.sleep(0.05)
+
+    result = complete_through_slurm(
+        slurm_cluster, run, watch, "--set-resources", "generate_images:runtime=1",
+        env={STOP_AFTER_WRITE: str(first.relative_to(run))})
+    assert result.returncode == 0, result.stdout[-5000:]
+    states = slurm_cluster.sacct(*submitted_job_ids(result.stdout))
+    timed_out = [job for job, state in states.items() if state.startswith("TIMEOUT")]
+    assert len(timed_out) == 1, states
+    assert set(states.values()) - {"TIMEOUT"} == {"COMPLETED"}, states
+    assert seen.get("finished") and file_ids([first]) == seen["finished"]  # not made again
+    assert temporary_files(run) == []
+    assert output_hashes(run) == reference.hashes
+    print(f"\n[fault cluster-walltime] SLURM job {timed_out[0]} ended TIMEOUT at its 1-minute limit "
+          f"after its first image; retried; the image kept; {len(states) - 1} other jobs completed; "
+          f"identical")
