@@ -188,6 +188,9 @@ def profile(entry: dict[str, Any]) -> tuple[int, float, int, float, float]:
     return px, gflops, dim, mparams, act
 
 
+DEMO_BACKGROUNDS = 10  # the demo world's kinds of background (clipmend.demo.textures.BACKGROUNDS)
+
+
 def dataset_sizes(entry: dict[str, Any]) -> dict[str, int]:
     """Classes, train/debug/test rows, and files listed while indexing, from config alone."""
     kind, opts = entry.get("kind"), dict(entry.get("options") or {})
@@ -197,10 +200,12 @@ def dataset_sizes(entry: dict[str, Any]) -> dict[str, int]:
         classes = 10 if kind == "cifar10" else 100
         train_all, holdout, listed = 50_000, 10_000, 60_000
     elif kind == "demo":
-        classes = len(opts.get("common_backgrounds") or {}) or 10
+        classes = len(opts.get("classes") or opts.get("common_backgrounds") or {}) or 10
         train = classes * int(opts.get("n_train_per_class", 300))
         debug = classes * int(opts.get("n_val_per_class", 200))
         test = classes * int(opts.get("n_test_per_class", 200))
+        if opts.get("test_layout") == "paired":  # every test object on every background
+            test *= classes if opts.get("mode") == "binary" else DEMO_BACKGROUNDS
         return {"classes": classes, "train": train, "debug": debug, "test": test,
                 "listed": train + debug + test + classes * int(opts.get("n_clip_per_class", 0))}
     else:  # a folder data set: only what the options say
