@@ -80,7 +80,7 @@ def test_prepare_target_builds_every_tree(tmp_path):
     assert {Path(p).name: WNIDS[label] for p, label in zip(val["image"], val["label"])} == arch["labels"]
     image = root / "train" / WNIDS[0] / f"{WNIDS[0]}_1.JPEG"
     image.write_bytes(image.read_bytes()[:50])
-    stopped = snakemake(work, "--cores", "1", "--forcerun", "prepare_data", "results/imagenet/data/index.parquet")
+    stopped = snakemake(work, "--cores", "1", "--force", "results/imagenet/data/index.parquet")  # this job only
     assert stopped.returncode != 0
     assert f"train/{WNIDS[0]}/{WNIDS[0]}_1.JPEG (size 50" in (work / "logs/imagenet/prepare_data.log").read_text()
 

@@ -50,7 +50,8 @@ def test_workflow_collects_failures_of_a_checkpoint_model_without_classifier(tmp
     result = snakemake(tmp_path, "--cores", "2", "results/demo/ssl/failures.parquet")
     assert result.returncode == 0, result.stderr[-4000:]
     head = torch.load(tmp_path / "results/demo/ssl/failure_head.pt")
-    assert head["source"] == "train" and head["weight"].shape == (10, 512)
+    classes = len(config["datasets"]["demo"]["options"]["classes"])
+    assert head["source"] == "train" and head["weight"].shape == (classes, 512)
     assert torch.load(tmp_path / "results/demo/ssl/own_head.pt") is None
     failures = pd.read_parquet(tmp_path / "results/demo/ssl/failures.parquet")
     assert len(failures) and set(failures["part"]) == {"debug_seed", "debug_heldout"}
