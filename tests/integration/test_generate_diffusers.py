@@ -176,7 +176,7 @@ def test_two_models_share_generated_images(generator: DiffusersGenerator, tmp_pa
 def test_pixel_options_change_identity_and_images(
     tiny_model: Path, generator: DiffusersGenerator, option: dict
 ) -> None:
-    changed = make(tiny_model, **option)
+    changed = make(tiny_model, batch_size=generator.batch_size, **option)  # the batch size is in the key too
     request = requests(1)[0]
     ((key, value),) = option.items()
     assert changed.identity() == {**generator.identity(), key: value}
