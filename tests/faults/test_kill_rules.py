@@ -90,6 +90,8 @@ BETWEEN = "between"  # the point between a job's first and last output writes
 POINTS_OF = [(c, p) for c in CASES for p in range(POINTS)] + \
     [(c, BETWEEN) for c in CASES if len(c.outputs) > 1]
 # a tqdm bar (``desc:  40%|####  | 2/5 [``): the job is inside its work, past imports and reading
+# a line the step itself logs (after imports and reading its inputs), for steps without a bar
+STEP_LINE = re.compile(r"INFO (clipmend\.[\w.]+): ([^\r\n]{1,60})")
 BAR = re.compile(r"([^\r\n|]+?):\s+\d+%\|[^|\r\n]*\|\s*(\d+)/(\d+) \[")
 
 
@@ -125,9 +127,14 @@ class JobLog:
         return data[offset if inode == old_inode else 0:].decode(errors="replace")
 
     def last_bar(self) -> str | None:
-        """The job's latest progress: ``'desc' at k/N``, or None before its first bar."""
-        bars = BAR.findall(self.text())
-        return f"'{bars[-1][0].strip()}' at {bars[-1][1]}/{bars[-1][2]}" if bars else None
+        """The job's latest progress: ``'desc' at k/N`` of its progress bar, else the latest line its
+        step logged (a step without a bar, e.g. the λ sweep), or None before either."""
+        text = self.text()
+        bars = BAR.findall(text)
+        if bars:
+            return f"'{bars[-1][0].strip()}' at {bars[-1][1]}/{bars[-1][2]}"
+        lines = STEP_LINE.findall(text)
+        return f"{lines[-1][0]} logged '{lines[-1][1].strip()}'" if lines else None
 
 
 def running(job: psutil.Process) -> bool:
