@@ -28,6 +28,7 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/heads.smk"
 include: "workflow/rules/paper.smk"
 include: "workflow/rules/spurious.smk"
+include: "workflow/rules/variants.smk"
 
 
 rule all_models:

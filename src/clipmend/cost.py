@@ -531,6 +531,9 @@ def job_hours(rule: str, config: dict[str, Any], dataset: str, model: str | None
     if rule == "generated_features":
         return forward_seconds(config, config["models"][model], 2 * gen["per_set"], "png", threads,
                                cpu, gpu) / 3600
+    if rule == "filter_images":  # CLIP over both generated sets
+        return forward_seconds(config, {**config["clip"], "family": "clip"}, 2 * gen["per_set"], "png",
+                               threads, cpu, gpu) / 3600
     if rule == "cross_features":
         todo = max(0.0, gen["individual_union"] - gen["per_set"])
         return forward_seconds(config, config["models"][model], todo, "png", threads, cpu, gpu) / 3600

@@ -84,6 +84,7 @@ wildcard_constraints:
     dataset="|".join(map(re.escape, DATASETS)),
     model="|".join(map(re.escape, MODELS)),
     shard=r"\d+of\d+",
+    which="filtered|unfiltered",
 
 
 def get_model_entry(wildcards):
@@ -159,9 +160,12 @@ def report_outputs(category, subcategory="{dataset}", **paths):
 
 def get_all_models_targets():
     """Everything ``all_models`` builds."""
-    return expand(rules.collect_metrics.output.metrics, dataset=DATASETS) + expand(
+    targets = expand(rules.collect_metrics.output.metrics, dataset=DATASETS) + expand(
         rules.assignment_accuracy.output.table, dataset=DATASETS
     )
+    if config["filter"]["enabled"]:  # what the filter dropped, counted and shown
+        targets += expand("results/{dataset}/paper/filter_{f}", dataset=DATASETS, f=["quality.csv", "grid.png"])
+    return targets
 
 
 def get_section(section):
@@ -214,3 +218,41 @@ def get_collective_mem_mb(wildcards, input, attempt):
     sets = [input.own] + [e.path for e in os.scandir(input.cross) if e.name.endswith(".parquet")]
     features_mb = _path_mb(input.features) + max(_path_mb(p) for p in sets)
     return cost.head_job_mem_mb(features_mb, settings.device, settings.host_memory_gb, attempt)
+
+
+def get_filter_settings(wildcards):
+    """Config ``filter`` without ``enabled`` (whether the run uses the filter is not how it scores)."""
+    return {k: v for k, v in config["filter"].items() if k != "enabled"}
+
+
+def get_debug_manifest(set_name):
+    """The manifest of a model's generated ``set_name`` that its features read: filtered when filter.enabled."""
+    if config["filter"]["enabled"]:
+        return f"results/{{dataset}}/{{model}}/images/filtered/{set_name}.parquet"
+    return f"results/{{dataset}}/{{model}}/images/{set_name}.parquet"
+
+
+def get_variant_manifest(wildcards):
+    """The individual-set manifest of variant features ``wildcards.which`` (filtered or unfiltered)."""
+    folder = "images/filtered" if wildcards.which == "filtered" else "images"
+    return f"results/{wildcards.dataset}/{wildcards.model}/{folder}/individual.parquet"
+
+
+def _text_features(filtered):
+    """Features of the text-to-image individual set, filtered or not: the run's own when it matches filter.enabled."""
+    if filtered == bool(config["filter"]["enabled"]):
+        return "results/{dataset}/{model}/gen_features/individual.parquet"
+    return "results/{dataset}/{model}/gen_features/" + ("filtered" if filtered else "unfiltered") + "/individual.parquet"
+
+
+#: generation_variants.csv: each variant's generated features (a model's individual-debugging set);
+#: a new variant is one entry here
+GENERATION_VARIANTS = {
+    "text": _text_features(False),
+    "text+filter": _text_features(True),
+}
+
+
+def get_variant_feature_list(wildcards):
+    """The generation variants' features of ``wildcards.model``, in GENERATION_VARIANTS order."""
+    return [path.format(dataset=wildcards.dataset, model=wildcards.model) for path in GENERATION_VARIANTS.values()]

@@ -57,10 +57,42 @@ rule generate_images:
         "../scripts/generate_images.py"
 
 
-rule generated_features:
+rule filter_images:
+    """CLIP's agreement of every generated image with its prompt; what falls below filter.thresholds
+    is marked dropped (the features step leaves it out when filter.enabled)."""
     input:
         individual=rules.generate_images.output.individual,
         random=rules.generate_images.output.random,
+        backgrounds=rules.propose_backgrounds.output.backgrounds,
+        classes=rules.prepare_data.output.classes,
+        weights=get_clip_weights,
+    output:
+        individual="results/{dataset}/{model}/images/filtered/individual.parquet",
+        random="results/{dataset}/{model}/images/filtered/random.parquet",
+    params:
+        arch=config["clip"]["arch"],
+        weights=config["clip"]["weights"],
+        settings=get_filter_settings,
+        background_prompt=get_config("clip", "prompt"),
+    threads: 1
+    log:
+        "logs/{dataset}/{model}/filter_images.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/{model}/filter_images.tsv"
+    resources:
+        gpu=1,
+        mem_mb=cost_mem_mb("filter_images", 8000),
+        runtime=cost_runtime("filter_images", 30),
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/filter_images.py"
+
+
+rule generated_features:
+    input:
+        individual=get_debug_manifest("individual"),
+        random=get_debug_manifest("random"),
         classes=rules.prepare_data.output.classes,
         weights=get_model_weights,
     output:
@@ -75,6 +107,32 @@ rule generated_features:
         "logs/{dataset}/{model}/generated_features.log",
     benchmark:
         "benchmarks/runs/{dataset}/{model}/generated_features.tsv"
+    resources:
+        gpu=1,
+        mem_mb=cost_mem_mb("generated_features", 4000),
+        runtime=cost_runtime("generated_features", 30),
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/extract_generated_features.py"
+
+
+rule generated_features_variant:
+    """Features of the individual set the main run does not use (filtered when filter.enabled is
+    false, unfiltered when it is true), for generation_variants.csv."""
+    input:
+        individual=get_variant_manifest,
+        classes=rules.prepare_data.output.classes,
+        weights=get_model_weights,
+    output:
+        individual="results/{dataset}/{model}/gen_features/{which}/individual.parquet",
+    params:
+        model=get_model_entry,
+    threads: 1
+    log:
+        "logs/{dataset}/{model}/generated_features_{which}.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/{model}/generated_features_{which}.tsv"
     resources:
         gpu=1,
         mem_mb=cost_mem_mb("generated_features", 4000),

@@ -5,7 +5,7 @@ from clipmend.models.steps import generated_features
 from clipmend.run_settings import RunSettings
 
 to_file(snakemake.log[0])
-sets = ("individual", "random")
+sets = [s for s in ("individual", "random") if s in snakemake.output.keys()]
 generated_features({s: snakemake.input[s] for s in sets}, snakemake.input.classes,
                    {s: snakemake.output[s] for s in sets}, snakemake.wildcards.model,
                    snakemake.params.model, weights=snakemake.input.get("weights"),

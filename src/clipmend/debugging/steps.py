@@ -144,11 +144,22 @@ def debug_head_seeds(features: PathLike, failure_head: PathLike, failures_path: 
     debug_heldout failures, and the λ = 0 baseline once (seed = the first seed), which the
     held-out gain is measured against.
     """
+    table = _seed_predictions(features, failure_head, failures_path, {"random": random, "individual": individual},
+                              classes, predictions_out, model, head, seeds, run, threads)
+    log.info("%s: %d seeds of random and individual debugging", model, len(seeds))
+    return table
+
+
+def _seed_predictions(features: PathLike, failure_head: PathLike, failures_path: PathLike,
+                      generated_sets: Mapping[str, PathLike], classes: PathLike, predictions_out: PathLike,
+                      model: str, head: Mapping[str, Any], seeds: Sequence[int], run: RunSettings | None,
+                      threads: int | None) -> pd.DataFrame:
+    """One head per (generated set, seed), each seed resampling the set, and the λ = 0 baseline; predictions."""
     devices = _device_options(run, threads)
     params, lam = _head_params(head)
     meta, feats, train, labels = _original_features(features)
     init, _ = read_head(failure_head)
-    generated = {s: read_features(p) for s, p in (("random", random), ("individual", individual))}
+    generated = {s: read_features(p) for s, p in generated_sets.items()}
     jobs, sets = [], [(feats[:0], labels[:0])]
     for seed in seeds:
         rng = np.random.default_rng(int(seed))
@@ -169,7 +180,21 @@ def debug_head_seeds(features: PathLike, failure_head: PathLike, failures_path: 
                                         "pred": pred[rows]}))
     table = pd.concat(frames, ignore_index=True)[SEED_COLUMNS]
     write_parquet(table, predictions_out)
-    log.info("%s: %d seeds of random and individual debugging", model, len(seeds))
+    return table
+
+
+def variant_head_seeds(features: PathLike, failure_head: PathLike, failures_path: PathLike,
+                       variants: Mapping[str, PathLike], classes: PathLike, predictions_out: PathLike, model: str,
+                       head: Mapping[str, Any], seeds: Sequence[int], run: RunSettings | None = None,
+                       threads: int | None = None) -> pd.DataFrame:
+    """Individual debugging with each generation variant's set (``variants``: name -> features), once per seed.
+
+    As ``debug_head_seeds``, with the variants as strategies: the same seeds, the same λ = 0
+    baseline, rows ``SEED_COLUMNS`` (strategy = variant), for ``generation_variants.csv``.
+    """
+    table = _seed_predictions(features, failure_head, failures_path, variants, classes, predictions_out,
+                              model, head, seeds, run, threads)
+    log.info("%s: %d seeds of individual debugging with variants %s", model, len(seeds), list(variants))
     return table
 
 

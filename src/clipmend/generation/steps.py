@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from clipmend import provenance
@@ -148,3 +149,47 @@ def merge_manifests(parts: Sequence[PathLike], out: PathLike) -> pd.DataFrame:
     log.info("merged %d shard manifests: %d images", len(frames), len(manifest))
     write_parquet(manifest, out)
     return manifest
+
+
+def filter_images(manifests: Mapping[str, PathLike], backgrounds: PathLike, classes: PathLike,
+                  outputs: Mapping[str, PathLike], arch: str, weights: str, settings: Mapping[str, Any],
+                  background_prompt: str, run: RunSettings | None = None,
+                  threads: int | None = None) -> dict[str, pd.DataFrame]:
+    """Score every generated image with CLIP against its prompt; each set's manifest with scores and ``kept``.
+
+    ``settings``: config ``filter`` (``thresholds``, ``class_prompt``); ``background_prompt``:
+    config ``clip.prompt``. Sets share one CLIP load; their manifests keep their rows (dropped
+    ones marked ``kept`` False), so what was dropped stays visible.
+    """
+    import torch
+
+    from clipmend.clip.loading import load_clip
+    from clipmend.generation import filter as image_filter
+    from clipmend.models.features import batch_size_for, extract
+
+    run = settled(run)
+    thresholds = image_filter.check_thresholds(settings.get("thresholds", {}))
+    if threads:
+        torch.set_num_threads(threads)
+    class_names = read_json(classes)
+    frames = {name: read_parquet(path) for name, path in manifests.items()}
+    prompted = [b for frame in frames.values() for b in frame["background"]]
+    options = image_filter.candidate_backgrounds(read_json(backgrounds), prompted)
+    clip = load_clip(arch, weights, run.device)
+    out = {}
+    for name, manifest in frames.items():
+        features = extract(clip.encode_images, clip.preprocess, manifest["image"].tolist(),
+                           batch_size_for(run, {"arch": arch}), run.device, desc=f"filter {name}",
+                           module=clip.model) if len(manifest) else np.zeros((0, 1))
+        scores = image_filter.score_images(manifest, features, class_names, options, clip.encode_texts,
+                                           settings["class_prompt"], background_prompt,
+                                           float(clip.model.logit_scale.exp()))
+        scored = pd.concat([manifest, scores], axis=1)
+        scored["kept"] = image_filter.decide(scored, thresholds)
+        scored.attrs = dict(manifest.attrs)
+        scored.attrs["filter"] = {"thresholds": thresholds, "dropped": int((~scored["kept"]).sum())}
+        log.info("filter %s: %d of %d images dropped (thresholds %s)", name, (~scored["kept"]).sum(),
+                 len(scored), thresholds)
+        write_parquet(scored, outputs[name])
+        out[name] = scored
+    return out

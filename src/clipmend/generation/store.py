@@ -237,11 +237,13 @@ def generate_set(
                     len(dropped))
     rows = []
     flat_identity = {f"gen_{k}": _scalar(v) for k, v in identity.items()}
+    truth = getattr(generator, "truth", None)  # what each image shows, where the generator knows it
     for i, r in enumerate(current):
         if i in dropped:
             continue
         rows.append({"id": f"gen-{keys[i]}", "image": str(store_path(store, keys[i])), **vars(r),
-                     "blanked": blanked[i], **flat_identity})
+                     "blanked": blanked[i], **(truth(r) if truth else dict.fromkeys(TRUTH_COLUMNS)),
+                     **flat_identity})
     manifest = pd.DataFrame(rows, columns=_manifest_columns(flat_identity))
     manifest.attrs["safety"] = {
         "blanked": sum(blanked),
@@ -251,9 +253,14 @@ def generate_set(
     return manifest
 
 
+#: what an image really shows (the demo generator knows; a diffusion model's are null): the class
+#: of its object (None: no object), its background, and its defect (None: as prompted)
+TRUTH_COLUMNS = ("true_class", "true_background", "defect")
+
+
 def _manifest_columns(flat_identity: dict[str, Any]) -> list[str]:
     base = ["id", "image", "class_name", "label", "background", "prompt", "seed", "blanked"]
-    return base + list(flat_identity)
+    return base + list(TRUTH_COLUMNS) + list(flat_identity)
 
 
 def _scalar(value: Any) -> Any:

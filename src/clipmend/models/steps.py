@@ -95,11 +95,19 @@ def generated_features(manifests: Mapping[str, PathLike], classes: PathLike,
                        outputs: Mapping[str, PathLike], model: str, entry: Mapping[str, Any],
                        weights: PathLike | None = None, run: RunSettings | None = None,
                        threads: int | None = None) -> None:
-    """A model's features of its generated image sets (``manifests`` and ``outputs`` by set name)."""
+    """A model's features of its generated image sets (``manifests`` and ``outputs`` by set name).
+
+    A filtered manifest (``clipmend.generation.filter``) marks the images it dropped
+    (``kept`` False): they get no features, so no head ever trains on them.
+    """
     run = settled(run)
     backbone = _backbone(model, entry, classes, weights, run, threads)
     for name, path in manifests.items():
         manifest = read_parquet(path)
+        if "kept" in manifest:
+            log.info("%s: %d of %d images the filter dropped are left out", name, (~manifest["kept"]).sum(),
+                     len(manifest))
+            manifest = manifest[manifest["kept"].to_numpy(dtype=bool)].reset_index(drop=True)
         try:
             features = _extract(backbone, manifest["image"], run, f"{backbone.spec.name} {name}", entry)
         except UnreadableImageError as err:

@@ -129,6 +129,9 @@ def get_paper_targets():
         "lambda_sweep.png",
         "k_sweep.csv",
         "k_sweep.png",
+        "generation_variants.csv",
+        "filter_quality.csv",
+        "filter_grid.png",
     ]
     files += [f"{t}.{ext}" for t in PAPER_TABLES for ext in ("csv", "md", "tex")]
     files += [f"gallery/{m}.png" for m in MODELS]
