@@ -13,6 +13,7 @@ WORLD = dict(image_size=32, seed=0, n_train_per_class=10, n_val_per_class=5, n_t
                  ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"],
                  ["water", "grass", "sand", "snow", "sky", "brick", "forest", "night", "lava", "wood"])})
 CLASSES = list(WORLD["common_backgrounds"])
+NO_DEFECTS = {"missing": 0, "wrong_class": 0, "wrong_background": 0}  # tests of rendering, not of mistakes
 
 
 class CountingGenerator:
@@ -47,7 +48,7 @@ def test_the_diffusers_backend_never_imports_the_demo():
 
 
 def test_copypaste_renders_requested_background_deterministically():
-    gen = create_generator("copypaste", world=WORLD)
+    gen = create_generator("copypaste", world=WORLD, defects=NO_DEFECTS)
     req = ImageRequest("sandal", 5, "in the snow", "a photo of a sandal in the snow", seed=3)
     a, b = list(gen.generate([req, req]))
     assert a.size == (32, 32) and np.array_equal(np.asarray(a), np.asarray(b))
@@ -64,10 +65,9 @@ def test_copypaste_rejects_unknown_background():
 
 def test_copypaste_draws_a_binary_worlds_backgrounds_and_its_classes_only():
     world = {**WORLD, "classes": ["trouser", "bag"], "mode": "binary"}
-    gen = create_generator("copypaste", world=world)
+    gen = create_generator("copypaste", world=world, defects=NO_DEFECTS)
     # the random prompt draws backgrounds from the class's train distribution over grass and lava only
-    rng = np.random.default_rng(0)
-    drawn = pd.Series([gen._background_name(ImageRequest("bag", 1, None, "p", seed=0), rng) for _ in range(400)])
+    drawn = pd.Series([gen.truth(ImageRequest("bag", 1, None, "p", seed=s))["true_background"] for s in range(400)])
     assert set(drawn) == {"grass", "lava"} and 0.9 < (drawn == "lava").mean() < 0.99  # 0.9 + 0.1 / 2
     assert len(list(gen.generate([ImageRequest("bag", 1, None, "p", seed=3)]))) == 1
     with pytest.raises(ValueError, match="t-shirt"):

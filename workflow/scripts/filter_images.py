@@ -8,5 +8,6 @@ to_file(snakemake.log[0])
 sets = ("individual", "random")
 p = snakemake.params
 filter_images({s: snakemake.input[s] for s in sets}, snakemake.input.backgrounds, snakemake.input.classes,
-              {s: snakemake.output[s] for s in sets}, p.arch, p.weights, p.settings, p.background_prompt,
+              {s: snakemake.output[s] for s in sets}, p.arch, snakemake.input.get("weights") or p.weights,
+              p.settings, p.background_prompt,
               run=RunSettings.from_config(snakemake.config), threads=snakemake.threads)

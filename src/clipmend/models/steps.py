@@ -91,6 +91,16 @@ def extract_features(index: PathLike, classes: PathLike, features_out: PathLike,
     write_torch(None if head is None else {"weight": head[0], "bias": head[1]}, own_head_out)
 
 
+def kept_rows(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a generated set's manifest that the filter kept (``kept``; all rows of an unfiltered one)."""
+    if "kept" not in manifest:
+        return manifest
+    dropped = int((~manifest["kept"].to_numpy(dtype=bool)).sum())
+    if dropped:
+        log.info("%d of %d images the filter dropped are left out", dropped, len(manifest))
+    return manifest[manifest["kept"].to_numpy(dtype=bool)].reset_index(drop=True)
+
+
 def generated_features(manifests: Mapping[str, PathLike], classes: PathLike,
                        outputs: Mapping[str, PathLike], model: str, entry: Mapping[str, Any],
                        weights: PathLike | None = None, run: RunSettings | None = None,
@@ -103,11 +113,7 @@ def generated_features(manifests: Mapping[str, PathLike], classes: PathLike,
     run = settled(run)
     backbone = _backbone(model, entry, classes, weights, run, threads)
     for name, path in manifests.items():
-        manifest = read_parquet(path)
-        if "kept" in manifest:
-            log.info("%s: %d of %d images the filter dropped are left out", name, (~manifest["kept"]).sum(),
-                     len(manifest))
-            manifest = manifest[manifest["kept"].to_numpy(dtype=bool)].reset_index(drop=True)
+        manifest = kept_rows(read_parquet(path))
         try:
             features = _extract(backbone, manifest["image"], run, f"{backbone.spec.name} {name}", entry)
         except UnreadableImageError as err:

@@ -1,0 +1,150 @@
+"""The demo generator's defects, the CLIP filter after generation, and the generation-variant intervals."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clipmend.demo.copypaste import DEFAULT_DEFECTS, check_defects
+from clipmend.generation.filter import decide, filter_quality, score_images
+from clipmend.generation.registry import create_generator
+from clipmend.generation.requests import ImageRequest
+from clipmend.generation.store import TRUTH_COLUMNS, generate_set
+from clipmend.models.steps import kept_rows
+from clipmend.reporting.generation import VARIANT_COLUMNS, variant_intervals
+from tests.unit.test_generate import WORLD
+
+
+def test_copypaste_makes_each_defect_at_its_rate_and_records_it():
+    gen = create_generator("copypaste", world=WORLD, defects={"wrong_background": 0.2})
+    truths = pd.DataFrame([gen.truth(ImageRequest("sandal", 5, "in the snow", "p", seed=s)) for s in range(3000)])
+    rates = truths["defect"].value_counts() / len(truths)
+    for defect, rate in {**DEFAULT_DEFECTS, "wrong_background": 0.2}.items():
+        assert abs(rates[defect] - rate) < 0.025, (defect, rates[defect])
+    wrong_bg = truths[truths["defect"] == "wrong_background"]
+    assert (wrong_bg["true_background"] != "snow").all() and (wrong_bg["true_class"] == "sandal").all()
+    wrong_class = truths[truths["defect"] == "wrong_class"]
+    assert (wrong_class["true_class"] != "sandal").all()
+    # about half are its near twins (sneaker, ankle boot), far more than 2 of 9 uniform classes
+    assert wrong_class["true_class"].isin(["sneaker", "ankle boot"]).mean() > 0.45
+    assert truths.loc[truths["defect"] == "missing", "true_class"].isna().all()
+    assert truths.loc[truths["defect"].isna(), "true_background"].eq("snow").all()
+
+
+def test_a_missing_object_leaves_mostly_background():
+    gen = create_generator("copypaste", world=WORLD, defects={"missing": 1.0, "wrong_class": 0, "wrong_background": 0})
+    clean = create_generator("copypaste", world=WORLD, defects={"missing": 0, "wrong_class": 0, "wrong_background": 0})
+    requests = [ImageRequest("trouser", 1, "in the snow", "p", seed=s) for s in range(20)]
+    # snow is bright and objects are drawn grey with a dark outline: an object darkens the image
+    missing = np.mean([np.asarray(i).mean() for i in gen.generate(requests)])
+    present = np.mean([np.asarray(i).mean() for i in clean.generate(requests)])
+    assert missing > present + 10
+
+
+def test_defect_rates_are_checked_and_part_of_the_generators_identity():
+    with pytest.raises(ValueError, match="unknown defect 'blurry'"):
+        create_generator("copypaste", world=WORLD, defects={"blurry": 0.1})
+    with pytest.raises(ValueError, match="missing must be a rate"):
+        check_defects({"missing": 1.5})
+    a = create_generator("copypaste", world=WORLD).identity()
+    b = create_generator("copypaste", world=WORLD, defects={"missing": 0.2}).identity()
+    assert a != b  # other rates make other images: the store must not reuse them
+
+
+def test_the_manifest_records_true_content_and_null_for_a_generator_that_cannot_know(tmp_path):
+    gen = create_generator("copypaste", world=WORLD)
+    requests = [ImageRequest("bag", 8, "on lava", "p", seed=s) for s in range(30)]
+    manifest = generate_set(gen, requests, tmp_path / "store", progress=False)
+    assert set(TRUTH_COLUMNS) <= set(manifest.columns)
+    assert manifest["true_background"].notna().all() and manifest["defect"].notna().any()
+
+    class Blind:  # a diffusion model: no truth()
+        name = "blind"
+
+        def identity(self):
+            return {"backend": "blind"}
+
+        def generate(self, reqs):
+            return gen.generate(reqs)
+
+    blind = generate_set(Blind(), requests[:3], tmp_path / "store", progress=False)
+    assert blind[list(TRUTH_COLUMNS)].isna().all().all()
+    assert filter_quality(blind.assign(kept=True))["precision"] != filter_quality(blind.assign(kept=True))["precision"]
+
+
+# a fake CLIP with exact concepts: an embedding is the sum of a class and a background direction
+CLASSES = ["cat", "dog", "cow"]
+CONCEPTS = {"on grass": 3, "on a lawn": 3, "in water": 4, "on sand": 5}
+
+
+def _embed(class_name=None, background=None, dim=6):
+    v = np.zeros(dim)
+    if class_name is not None:
+        v[CLASSES.index(class_name)] = 1.0
+    if background is not None:
+        v[CONCEPTS[background]] = 1.0
+    return v / np.linalg.norm(v)
+
+
+def _embed_texts(texts):
+    out = []
+    for text in texts:
+        cls = next((c for c in CLASSES if f" {c}" in text), None)
+        bg = next((b for b in CONCEPTS if text.endswith(b)), None)
+        out.append(_embed(cls, bg))
+    return np.array(out)
+
+
+def _planted():
+    """Five images prompted "cat on grass" (or "cat"): correct, on a lawn (a synonym), a dog, on water, and a random one."""
+    manifest = pd.DataFrame({"class_name": "cat", "label": 0,
+                             "background": ["on grass", "on grass", "on grass", "on grass", None],
+                             "defect": [None, None, "wrong_class", "wrong_background", None]})
+    images = np.array([_embed("cat", "on grass"), _embed("cat", "on a lawn"), _embed("dog", "on grass"),
+                       _embed("cat", "in water"), _embed("cat", "on sand")])
+    return manifest, images
+
+
+def test_the_filter_drops_planted_defects_and_keeps_the_good_images():
+    manifest, images = _planted()
+    scores = score_images(manifest, images, CLASSES, list(CONCEPTS), _embed_texts,
+                          "a photo of a {class_name}", "a photo of a {class_name} {background}", 30.0)
+    kept = decide(scores, {"class": 0.5, "background": 0.6})  # a synonym alone would get half
+    assert kept.tolist() == [True, True, False, False, True]
+    assert np.isnan(scores["score_background"].iloc[4])  # no background prompted: passes that check
+    quality = filter_quality(manifest.assign(kept=kept, true_background="x"))
+    assert quality["precision"] == 1.0 and quality["recall"] == 1.0 and quality["n_dropped"] == 2
+
+
+def test_thresholds_are_checked_and_dropped_images_never_reach_the_features():
+    with pytest.raises(ValueError, match="unknown score 'beauty'"):
+        decide(pd.DataFrame({"score_class": [1.0]}), {"beauty": 0.5})
+    manifest = pd.DataFrame({"id": ["a", "b", "c"], "kept": [True, False, True]})
+    assert kept_rows(manifest)["id"].tolist() == ["a", "c"]
+    assert kept_rows(manifest.drop(columns="kept"))["id"].tolist() == ["a", "b", "c"]
+
+
+def _variant_predictions(models=("m1", "m2"), seeds=(0, 1, 2, 3, 4), n=200):
+    rng = np.random.default_rng(0)
+    rows = []
+    for model in models:
+        labels = rng.integers(0, 3, n)
+        for part in ("test", "debug_heldout"):
+            for strategy, acc, strat_seeds in (("baseline", 0.3, seeds[:1]), ("text", 0.5, seeds),
+                                               ("text+filter", 0.7, seeds)):
+                for seed in strat_seeds:
+                    right = rng.random(n) < acc
+                    rows.append(pd.DataFrame({"model": model, "strategy": strategy, "seed": seed, "part": part,
+                                              "id": np.arange(n), "label": labels,
+                                              "pred": np.where(right, labels, (labels + 1) % 3)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_variant_intervals_rank_a_better_variant_with_a_paired_interval_above_zero():
+    table = variant_intervals(_variant_predictions(), replicates=300)
+    assert list(table.columns) == VARIANT_COLUMNS
+    row = table.set_index(["variant", "metric"])
+    gain = row.loc[("text+filter", "heldout_gain_vs_text")]
+    assert 0.1 < gain["mean"] < 0.3 and gain["ci_low"] > 0 and gain["n_seeds"] == 5
+    assert row.loc[("text", "heldout_gain"), "ci_low"] > 0.1  # 0.5 vs the baseline's 0.3
+    assert 0.45 < row.loc[("text", "test_accuracy"), "mean"] < 0.55
+    assert ("text", "heldout_gain_vs_text") not in row.index
