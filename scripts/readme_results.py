@@ -102,6 +102,27 @@ def intervals(results: Path) -> str:
     return "\n".join(lines)
 
 
+def generation(results: Path) -> str:
+    """The filter's precision and recall, and individual debugging per generation variant, with intervals."""
+    paper = results / "paper"
+    quality = pd.read_csv(paper / "filter_quality.csv").set_index("set")
+    lines = ["| set | images | defective | dropped | precision | recall |", "| --- | --- | --- | --- | --- | --- |"]
+    for name, row in quality.iterrows():
+        lines.append(f"| {name} | {int(row['n_images'])} | {int(row['n_defective'])} | {int(row['n_dropped'])} "
+                     f"| {row['precision']:.2f} | {row['recall']:.2f} |")
+    variants = pd.read_csv(paper / "generation_variants.csv")
+    lines += ["", "| variant | metric | mean [95% CI] | seeds |", "| --- | --- | --- | --- |"]
+    for _, row in variants.iterrows():
+        lines.append(f"| {row['variant']} | {row['metric']} | {_cell(row)} | {int(row['n_seeds'])} |")
+    diff = variants.set_index(["variant", "metric"])
+    if ("text+filter", "heldout_gain_vs_text") in diff.index:
+        d = diff.loc[("text+filter", "heldout_gain_vs_text")]
+        lines += ["", f"Held-out gain of individual debugging, filtered − unfiltered (mean of models): "
+                      f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]: the filter "
+                      f"{verdict(d['ci_low'], d['ci_high'])} no filter."]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     results = Path(sys.argv[1] if len(sys.argv) > 1 else "results/demo")
     print(main(results))
@@ -111,3 +132,6 @@ if __name__ == "__main__":
     if (results / "spurious" / "paired.csv").exists():
         print()
         print(intervals(results))
+    if (results / "paper" / "generation_variants.csv").exists():
+        print()
+        print(generation(results))

@@ -125,6 +125,8 @@ def real_config(data: Path, files: dict[str, Path], pipeline: Path, llm_url: str
             "k": 2, "images_per_background": 2, "batch_size": 4, "seed": 0,
             "options": {"model": str(pipeline), "steps": 2, "height": SIZE, "width": SIZE},
         },
+        # the run's heads train on what the filter keeps (ViT-B-32 scores each diffusers image)
+        "filter": {"enabled": True, "thresholds": {"class": 0.2, "background": 0.05}},
         "head": {"epochs": 30},
         "paper": {"lambdas": [0.0, 0.5], "k": [1, 2], "gallery_size": 3},
     }

@@ -54,6 +54,10 @@ def test_all_models_builds_every_output_of_every_model(world):
     for model in MODELS:
         missing = [name for name in PER_MODEL if not (results / model / name).is_file()]
         assert not missing, f"{model}: {missing}"
+        scored = pd.read_parquet(results / model / "images/filtered/individual.parquet")
+        assert scored["score_class"].between(0, 1).all() and scored["true_class"].isna().all()
+        kept = pd.read_parquet(results / model / "gen_features/individual.parquet", columns=["id"])
+        assert set(kept["id"]) == set(scored.loc[scored["kept"], "id"])  # the filter.enabled run trains on these
         manifest = pd.read_parquet(results / model / "images/individual.parquet")
         assert len(manifest) and manifest["image"].map(lambda p: (world / p).is_file()).all()
     metrics = pd.read_csv(results / "metrics.csv")
@@ -92,3 +96,9 @@ def test_paper_builds_every_table_and_figure(world):
     missing = [name for name in expected if not (paper / name).is_file()]
     assert not missing, missing
     assert set(pd.read_csv(paper / "metrics_all.csv")["model"]) >= set(MODELS)
+    # the filter on diffusers images: scored, and a diffusion model's true content unknown (no precision)
+    quality = pd.read_csv(paper / "filter_quality.csv")
+    assert quality["precision"].isna().all() and quality["n_images"].gt(0).all()
+    variants = pd.read_csv(paper / "generation_variants.csv")
+    assert list(variants.columns) == ["variant", "metric", "mean", "ci_low", "ci_high", "n_seeds"]
+    assert {"text", "text+filter"} <= set(variants["variant"])

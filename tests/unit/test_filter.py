@@ -95,7 +95,7 @@ def _embed_texts(texts):
 
 
 def _planted():
-    """Five images prompted "cat on grass" (or "cat"): correct, on a lawn (a synonym), a dog, on water, and a random one."""
+    """Five images prompted "cat on grass" (or "cat"): right, on a lawn (a synonym), a dog, on water, random."""
     manifest = pd.DataFrame({"class_name": "cat", "label": 0,
                              "background": ["on grass", "on grass", "on grass", "on grass", None],
                              "defect": [None, None, "wrong_class", "wrong_background", None]})

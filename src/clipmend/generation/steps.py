@@ -183,7 +183,7 @@ def filter_images(manifests: Mapping[str, PathLike], backgrounds: PathLike, clas
                            module=clip.model) if len(manifest) else np.zeros((0, 1))
         scores = image_filter.score_images(manifest, features, class_names, options, clip.encode_texts,
                                            settings["class_prompt"], background_prompt,
-                                           float(clip.model.logit_scale.exp()))
+                                           float(clip.model.logit_scale.exp().item()))
         scored = pd.concat([manifest, scores], axis=1)
         scored["kept"] = image_filter.decide(scored, thresholds)
         scored.attrs = dict(manifest.attrs)
