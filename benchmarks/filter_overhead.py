@@ -16,7 +16,6 @@ goal is stated against diffusion.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time

@@ -145,6 +145,7 @@ def test_variant_intervals_rank_a_better_variant_with_a_paired_interval_above_ze
     row = table.set_index(["variant", "metric"])
     gain = row.loc[("text+filter", "heldout_gain_vs_text")]
     assert 0.1 < gain["mean"] < 0.3 and gain["ci_low"] > 0 and gain["n_seeds"] == 5
-    assert row.loc[("text", "heldout_gain"), "ci_low"] > 0.1  # 0.5 vs the baseline's 0.3
+    text_gain = row.loc[("text", "heldout_gain")]
+    assert 0.1 < text_gain["ci_low"] and text_gain["mean"] < 0.3  # 0.5 vs the baseline's 0.3
     assert 0.45 < row.loc[("text", "test_accuracy"), "mean"] < 0.55
     assert ("text", "heldout_gain_vs_text") not in row.index
