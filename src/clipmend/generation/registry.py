@@ -20,7 +20,12 @@ if TYPE_CHECKING:
 
 
 class Generator(Protocol):
-    """What every generator backend provides."""
+    """What every generator backend provides.
+
+    A backend that knows what its images really show (the demo's) also has
+    ``truth(request) -> {"true_class", "true_background", "defect"}``; manifests record it
+    (``clipmend.generation.store.TRUTH_COLUMNS``; null for a backend without it).
+    """
 
     name: str
 
