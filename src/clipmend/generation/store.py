@@ -242,7 +242,8 @@ def generate_set(
             continue
         rows.append({"id": f"gen-{keys[i]}", "image": str(store_path(store, keys[i])), **vars(r),
                      "blanked": blanked[i], **flat_identity})
-    manifest = pd.DataFrame(rows, columns=_manifest_columns(flat_identity))
+    extra = [f for f in vars(current[0]) if f not in MANIFEST_BASE] if current else []  # e.g. an edit's source
+    manifest = pd.DataFrame(rows, columns=_manifest_columns(flat_identity, extra))
     manifest.attrs["safety"] = {
         "blanked": sum(blanked),
         "regenerated": sum(1 for i, n in enumerate(blanked) if n and i not in dropped),
@@ -251,9 +252,11 @@ def generate_set(
     return manifest
 
 
-def _manifest_columns(flat_identity: dict[str, Any]) -> list[str]:
-    base = ["id", "image", "class_name", "label", "background", "prompt", "seed", "blanked"]
-    return base + list(flat_identity)
+MANIFEST_BASE = ("id", "image", "class_name", "label", "background", "prompt", "seed", "blanked")
+
+
+def _manifest_columns(flat_identity: dict[str, Any], extra: Sequence[str] = ()) -> list[str]:
+    return [*MANIFEST_BASE, *extra, *flat_identity]
 
 
 def _scalar(value: Any) -> Any:
