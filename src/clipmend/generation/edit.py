@@ -225,3 +225,57 @@ def edit_images(assignments: PathLike, failures: PathLike, index: PathLike, clas
         "edit_images", editor.device, batch_sizes={"generation": batch_size(generator)})
     write_parquet(manifest, edit_out)
     return manifest
+
+
+VARIANT_COLUMNS = ["variant", "metric", "mean", "ci_low", "ci_high", "n_seeds"]
+
+
+def seeded_variants(seeds: Mapping[str, Sequence[pd.DataFrame]], replicates: int = 2000) -> pd.DataFrame:
+    """Individual debugging per generated-set variant, over seeds: held-out gain and test accuracy.
+
+    ``seeds``: variant name -> the ``debug_head_seeds`` tables of every model run with that
+    variant's set as ``individual`` (e.g. ``{"text": debug_head_seeds.parquet,
+    "edit": debug_head_seeds_edit.parquet}``). The λ = 0 baseline is the same head in every
+    variant. Per model, the held-out gain (accuracy on the debug_heldout failures minus the
+    baseline's) and the test accuracy are averaged over seeds, then over models; the 95%
+    interval is the paired two-level bootstrap of ``spurious.intervals`` (images, then
+    seeds). Rows ``VARIANT_COLUMNS``, one per variant and metric, plus ``{a}-{b}`` rows:
+    the paired difference of each later variant to the first.
+    """
+    from clipmend.spurious import intervals
+
+    tables = {v: pd.concat(list(t), ignore_index=True) for v, t in seeds.items()}
+    names = list(tables)
+    n_seeds = max(int(t.loc[t["strategy"] == "individual", "seed"].nunique()) for t in tables.values())
+    draws = intervals.seed_draws(replicates, n_seeds, np.random.default_rng(1))
+    rng = np.random.default_rng(0)
+    estimates: dict[tuple[str, str], list[tuple[float, np.ndarray]]] = {}
+    models = sorted(set.intersection(*(set(t["model"]) for t in tables.values())))
+    for model in models:
+        for metric, part in (("heldout_gain", "debug_heldout"), ("test_accuracy", "test")):
+            rows = pd.concat([t[(t["model"] == model) & (t["part"] == part)].assign(variant=v)
+                              for v, t in tables.items()])
+            ind = rows[rows["strategy"] == "individual"]
+            wide = ind.pivot_table(index="id", columns=["variant", "seed"], values="pred", aggfunc="first")
+            base = rows[rows["strategy"] == "baseline"].drop_duplicates("id").set_index("id")
+            base = base.reindex(wide.index)
+            labels = base["label"].to_numpy()
+            correct = np.column_stack([wide.to_numpy() == labels[:, None], base["pred"].to_numpy() == labels])
+            counts = intervals.resample_groups(correct, np.zeros(len(wide), dtype=int), replicates, rng)
+            obs, boot = intervals.average(counts.observed, counts.sizes), intervals.average(counts.replicates,
+                                                                                         counts.sizes)
+            offset = (obs[-1], boot[:, [-1]]) if metric == "heldout_gain" else (0.0, 0.0)
+            variants = wide.columns.get_level_values(0)
+            for variant in names:
+                cols = np.flatnonzero(variants == variant)
+                estimates.setdefault((variant, metric), []).append(
+                    intervals.seed_mean(obs[cols] - offset[0], boot[:, cols] - offset[1], draws))
+    rows = []
+    pooled = {k: (float(np.mean([m for m, _ in v])), np.mean([b for _, b in v], axis=0))
+              for k, v in estimates.items()}
+    for metric in ("heldout_gain", "test_accuracy"):
+        keys = {v: pooled[(v, metric)] for v in names}
+        single, paired = intervals.summarize(keys, [(v, names[0]) for v in names[1:]])
+        rows += [(v, metric, *single[v], n_seeds) for v in names]
+        rows += [(f"{a}-{b}", metric, *paired[(a, b)], n_seeds) for a, b in paired]
+    return pd.DataFrame(rows, columns=VARIANT_COLUMNS)
