@@ -111,8 +111,9 @@ def edit_vs_text(results: Path) -> str:
     table = seeded_variants({"text": [pd.read_parquet(p) for p in text], "edit": [pd.read_parquet(p) for p in edit]})
     lines = ["| set | metric | mean [95% CI] | seeds |", "| --- | --- | --- | --- |"]
     for _, row in table.iterrows():
-        lines.append(f"| {row['variant']} | {row['metric']} | {row['mean']:+.3f} [{row['ci_low']:+.3f}, "
-                     f"{row['ci_high']:+.3f}] | {int(row['n_seeds'])} |")
+        sign = "+" if row["metric"] == "heldout_gain" or "-" in row["variant"] else ""
+        lines.append(f"| {row['variant']} | {row['metric']} | {row['mean']:{sign}.3f} [{row['ci_low']:{sign}.3f}, "
+                     f"{row['ci_high']:{sign}.3f}] | {int(row['n_seeds'])} |")
     bench = results.parent.parent / "benchmarks" / "runs" / results.name
     seconds = {rule: sum(pd.read_csv(b, sep="\t")["s"].sum() for b in bench.glob(f"*/{rule}.tsv"))
                for rule in ("generate_images", "edit_images")}
