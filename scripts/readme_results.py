@@ -123,6 +123,30 @@ def generation(results: Path) -> str:
     return "\n".join(lines)
 
 
+def edit_vs_text(results: Path) -> str:
+    """Individual debugging on the edit set against the text set: held-out gain, test accuracy, wall time."""
+    from clipmend.generation.edit import seeded_variants
+
+    text = sorted(results.glob("*/debug_head_seeds.parquet"))
+    edit = [p.with_name("debug_head_seeds_edit.parquet") for p in text]
+    table = seeded_variants({"text": [pd.read_parquet(p) for p in text], "edit": [pd.read_parquet(p) for p in edit]})
+    lines = ["| set | metric | mean [95% CI] | seeds |", "| --- | --- | --- | --- |"]
+    for _, row in table.iterrows():
+        sign = "+" if row["metric"] == "heldout_gain" or "-" in row["variant"] else ""
+        lines.append(f"| {row['variant']} | {row['metric']} | {row['mean']:{sign}.3f} [{row['ci_low']:{sign}.3f}, "
+                     f"{row['ci_high']:{sign}.3f}] | {int(row['n_seeds'])} |")
+    bench = results.parent.parent / "benchmarks" / "runs" / results.name
+    seconds = {rule: sum(pd.read_csv(b, sep="\t")["s"].sum() for b in bench.glob(f"*/{rule}.tsv"))
+               for rule in ("generate_images", "edit_images")}
+    diff = table.set_index(["variant", "metric"]).loc[("edit-text", "heldout_gain")]
+    lines += ["", f"Over {len(text)} models, editing the failures changes the held-out gain by "
+              f"{diff['mean']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] (edit − text, paired 95% "
+              f"interval: edit {verdict(diff['ci_low'], diff['ci_high'])} text). Wall time: edit_images "
+              f"{seconds['edit_images']:.0f} s in all, generate_images (text and random sets) "
+              f"{seconds['generate_images']:.0f} s."]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     results = Path(sys.argv[1] if len(sys.argv) > 1 else "results/demo")
     print(main(results))
@@ -135,3 +159,6 @@ if __name__ == "__main__":
     if (results / "paper" / "generation_variants.csv").exists():
         print()
         print(generation(results))
+    if list(results.glob("*/debug_head_seeds_edit.parquet")):
+        print()
+        print(edit_vs_text(results))

@@ -102,3 +102,16 @@ def test_paper_builds_every_table_and_figure(world):
     variants = pd.read_csv(paper / "generation_variants.csv")
     assert list(variants.columns) == ["variant", "metric", "mean", "ci_low", "ci_high", "n_seeds"]
     assert {"text", "text+filter"} <= set(variants["variant"])
+
+
+def test_paper_edits_the_seed_failures_with_diffusers_img2img(world):
+    """The edit set on the real path (an ImageFolder has no masks: img2img), after `paper`."""
+    test_paper_builds_every_table_and_figure(world)  # builds it if that test did not run first
+    for model in MODELS:
+        results = world / "results/shapes" / model
+        edit = pd.read_parquet(results / "images/edit.parquet")
+        failures = pd.read_parquet(results / "failures.parquet")
+        seeds = set(failures.loc[failures["part"] == "debug_seed", "id"])
+        assert len(edit) and set(edit["source"]) <= seeds and edit["gen_edit"].eq("img2img").all()
+        assert edit["image"].map(lambda p: (world / p).is_file()).all()
+        assert (results / "debug_head_seeds_edit.parquet").is_file()

@@ -174,7 +174,21 @@ def get_section(section):
     Run settings change how fast, never what, so they must not make Snakemake re-run a rule;
     scripts read them with ``RunSettings.from_config(snakemake.config)``.
     """
-    return run_settings.strip_run_settings(section, config[section])
+    values = run_settings.strip_run_settings(section, config[section])
+    if section == "generator":  # the edit set's keys (rule edit_images): text sets never re-run for them
+        values = {k: v for k, v in values.items() if k not in ("mode", "edit")}
+    return values
+
+
+def get_edit_generator(wildcards):
+    """Config ``generator`` for the edit set (rule ``edit_images``): the text set's and ``edit``."""
+    return {**get_section("generator"), "edit": dict(config["generator"].get("edit") or {})}
+
+
+def get_debug_set(wildcards):
+    """The generated set ``debug_heads`` trains individual debugging on (config ``generator.mode``)."""
+    name = "edit" if config["generator"].get("mode", "text") == "edit" else "individual"
+    return f"results/{wildcards.dataset}/{wildcards.model}/gen_features/{name}.parquet"
 
 
 def get_config(*keys):

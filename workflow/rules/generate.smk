@@ -141,3 +141,55 @@ rule generated_features_variant:
         "../../envs/clipmend.yaml"
     script:
         "../scripts/extract_generated_features.py"
+
+
+rule edit_images:
+    """A model's edit set: its debug_seed failures edited into its top-k backgrounds per class
+    (clipmend.generation.edit; never a debug_heldout image), into the shared image store."""
+    input:
+        assignments=rules.assign_backgrounds.output.assignments,
+        failures=rules.collect_failures.output.failures,
+        index=rules.prepare_data.output.index,
+        classes=rules.prepare_data.output.classes,
+    output:
+        edit="results/{dataset}/{model}/images/edit.parquet",
+    params:
+        generator=get_edit_generator,
+        store="results/{dataset}/image_store",
+    threads: 1
+    log:
+        "logs/{dataset}/{model}/edit_images.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/{model}/edit_images.tsv"
+    resources:
+        gpu=1,
+        mem_mb=cost_mem_mb("generate_images", 8000),
+        runtime=cost_runtime("generate_images", 60),
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/edit_images.py"
+
+
+rule edit_features:
+    input:
+        edit=rules.edit_images.output.edit,
+        classes=rules.prepare_data.output.classes,
+        weights=get_model_weights,
+    output:
+        edit="results/{dataset}/{model}/gen_features/edit.parquet",
+    params:
+        model=get_model_entry,
+    threads: 1
+    log:
+        "logs/{dataset}/{model}/edit_features.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/{model}/edit_features.tsv"
+    resources:
+        gpu=1,
+        mem_mb=cost_mem_mb("generated_features", 4000),
+        runtime=cost_runtime("generated_features", 30),
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/extract_generated_features.py"

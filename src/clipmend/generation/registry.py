@@ -90,6 +90,8 @@ def create_generator(
 BACKEND_MODULES = {
     "copypaste": "clipmend.demo.copypaste",
     "diffusers": "clipmend.generation.diffusion",
+    "copypaste-edit": "clipmend.demo.edit",  # editors (config generator.mode: edit, clipmend.generation.edit)
+    "diffusers-edit": "clipmend.generation.img2img",
 }
 
 

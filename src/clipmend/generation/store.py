@@ -244,7 +244,8 @@ def generate_set(
         rows.append({"id": f"gen-{keys[i]}", "image": str(store_path(store, keys[i])), **vars(r),
                      "blanked": blanked[i], **(truth(r) if truth else dict.fromkeys(TRUTH_COLUMNS)),
                      **flat_identity})
-    manifest = pd.DataFrame(rows, columns=_manifest_columns(flat_identity))
+    extra = [f for f in vars(current[0]) if f not in MANIFEST_BASE] if current else []  # e.g. an edit's source
+    manifest = pd.DataFrame(rows, columns=_manifest_columns(flat_identity, extra))
     manifest.attrs["safety"] = {
         "blanked": sum(blanked),
         "regenerated": sum(1 for i, n in enumerate(blanked) if n and i not in dropped),
@@ -256,11 +257,11 @@ def generate_set(
 #: what an image really shows (the demo generator knows; a diffusion model's are null): the class
 #: of its object (None: no object), its background, and its defect (None: as prompted)
 TRUTH_COLUMNS = ("true_class", "true_background", "defect")
+MANIFEST_BASE = ("id", "image", "class_name", "label", "background", "prompt", "seed", "blanked")
 
 
-def _manifest_columns(flat_identity: dict[str, Any]) -> list[str]:
-    base = ["id", "image", "class_name", "label", "background", "prompt", "seed", "blanked"]
-    return base + list(TRUTH_COLUMNS) + list(flat_identity)
+def _manifest_columns(flat_identity: dict[str, Any], extra: Sequence[str] = ()) -> list[str]:
+    return [*MANIFEST_BASE, *TRUTH_COLUMNS, *extra, *flat_identity]
 
 
 def _scalar(value: Any) -> Any:

@@ -1,0 +1,39 @@
+"""generator.mode as a user turns it on: which set debug_heads trains on, and the paper target's edit set."""
+
+import pytest
+import yaml
+
+from tests.workflow.test_configs import REPO, job_counts
+from tests.workflow_utils import snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+def dry(tmp_path, target, **generator):
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["generator"].update(generator)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "-n", target, "--quiet", "rules", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return job_counts(result.stdout + result.stderr)
+
+
+def test_mode_edit_trains_debug_heads_on_the_edit_set(tmp_path):
+    """Broken change caught: debug_heads reading gen_features/individual.parquet whatever the mode."""
+    assert "edit_images" not in dry(tmp_path, "all_models")  # text, the paper's, by default
+    counts = dry(tmp_path, "all_models", mode="edit")
+    assert counts["edit_images"] == counts["edit_features"] == counts["debug_heads"] == 8
+
+
+def test_the_paper_target_builds_the_edit_set_in_text_mode(tmp_path):
+    counts = dry(tmp_path, "paper")
+    assert counts["edit_images"] == counts["debug_head_seeds_edit"] == 8
+
+
+def test_a_bad_mode_fails_at_validation_naming_it(tmp_path):
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["generator"]["mode"] = "img2img"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "-n", "all_models", timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "generator.mode" in output and "img2img" in output, output[-2000:]
