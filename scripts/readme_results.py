@@ -120,30 +120,16 @@ def generation(results: Path) -> str:
         lines += ["", f"Held-out gain of individual debugging, filtered − unfiltered (mean of models): "
                       f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]: the filter "
                       f"{verdict(d['ci_low'], d['ci_high'])} no filter."]
-    return "\n".join(lines)
-
-
-def edit_vs_text(results: Path) -> str:
-    """Individual debugging on the edit set against the text set: held-out gain, test accuracy, wall time."""
-    from clipmend.generation.edit import seeded_variants
-
-    text = sorted(results.glob("*/debug_head_seeds.parquet"))
-    edit = [p.with_name("debug_head_seeds_edit.parquet") for p in text]
-    table = seeded_variants({"text": [pd.read_parquet(p) for p in text], "edit": [pd.read_parquet(p) for p in edit]})
-    lines = ["| set | metric | mean [95% CI] | seeds |", "| --- | --- | --- | --- |"]
-    for _, row in table.iterrows():
-        sign = "+" if row["metric"] == "heldout_gain" or "-" in row["variant"] else ""
-        lines.append(f"| {row['variant']} | {row['metric']} | {row['mean']:{sign}.3f} [{row['ci_low']:{sign}.3f}, "
-                     f"{row['ci_high']:{sign}.3f}] | {int(row['n_seeds'])} |")
-    bench = results.parent.parent / "benchmarks" / "runs" / results.name
-    seconds = {rule: sum(pd.read_csv(b, sep="\t")["s"].sum() for b in bench.glob(f"*/{rule}.tsv"))
-               for rule in ("generate_images", "edit_images")}
-    diff = table.set_index(["variant", "metric"]).loc[("edit-text", "heldout_gain")]
-    lines += ["", f"Over {len(text)} models, editing the failures changes the held-out gain by "
-              f"{diff['mean']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] (edit − text, paired 95% "
-              f"interval: edit {verdict(diff['ci_low'], diff['ci_high'])} text). Wall time: edit_images "
-              f"{seconds['edit_images']:.0f} s in all, generate_images (text and random sets) "
-              f"{seconds['generate_images']:.0f} s."]
+    if ("edit", "heldout_gain_vs_text") in diff.index:
+        d = diff.loc[("edit", "heldout_gain_vs_text")]
+        bench = results.parent.parent / "benchmarks" / "runs" / results.name
+        seconds = {rule: sum(pd.read_csv(b, sep="\t")["s"].sum() for b in bench.glob(f"*/{rule}.tsv"))
+                   for rule in ("generate_images", "filter_images", "edit_images")}
+        lines += ["", f"Held-out gain, edit − text (mean of models): {d['mean']:+.3f} [{d['ci_low']:+.3f}, "
+                      f"{d['ci_high']:+.3f}]: editing the failures {verdict(d['ci_low'], d['ci_high'])} text-to-image "
+                      f"generation. Wall time of the run's jobs: generate_images (text and random sets) "
+                      f"{seconds['generate_images']:.0f} s, filter_images {seconds['filter_images']:.0f} s, "
+                      f"edit_images {seconds['edit_images']:.0f} s."]
     return "\n".join(lines)
 
 
@@ -159,6 +145,3 @@ if __name__ == "__main__":
     if (results / "paper" / "generation_variants.csv").exists():
         print()
         print(generation(results))
-    if list(results.glob("*/debug_head_seeds_edit.parquet")):
-        print()
-        print(edit_vs_text(results))

@@ -27,7 +27,7 @@ def test_mode_edit_trains_debug_heads_on_the_edit_set(tmp_path):
 
 def test_the_paper_target_builds_the_edit_set_in_text_mode(tmp_path):
     counts = dry(tmp_path, "paper")
-    assert counts["edit_images"] == counts["debug_head_seeds_edit"] == 8
+    assert counts["edit_images"] == counts["edit_features"] == counts["generation_variant_seeds"] == 8
 
 
 def test_a_bad_mode_fails_at_validation_naming_it(tmp_path):

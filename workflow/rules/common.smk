@@ -264,6 +264,7 @@ def _text_features(filtered):
 GENERATION_VARIANTS = {
     "text": _text_features(False),
     "text+filter": _text_features(True),
+    "edit": "results/{dataset}/{model}/gen_features/edit.parquet",  # rule edit_features
 }
 
 

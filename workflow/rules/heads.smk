@@ -50,33 +50,3 @@ rule collect_metrics:
         "../../envs/clipmend.yaml"
     script:
         "../scripts/collect_metrics.py"
-
-
-rule debug_head_seeds_edit:
-    """debug_head_seeds (spurious/compare.smk) with the edit set in place of the text set: its
-    strategy ``individual`` rows are individual debugging on the edit set (the variant ``edit``)."""
-    input:
-        features=rules.extract_features.output.features,
-        failure_head=rules.collect_failures.output.failure_head,
-        failures=rules.collect_failures.output.failures,
-        individual=rules.edit_features.output.edit,
-        random=rules.generated_features.output.random,
-        classes=rules.prepare_data.output.classes,
-    output:
-        predictions="results/{dataset}/{model}/debug_head_seeds_edit.parquet",
-    params:
-        head=config["head"],
-        seeds=config["spurious"]["seeds"],
-    threads: 1
-    log:
-        "logs/{dataset}/{model}/debug_head_seeds_edit.log",
-    benchmark:
-        "benchmarks/runs/{dataset}/{model}/debug_head_seeds_edit.tsv"
-    resources:
-        gpu=1,
-        mem_mb=get_head_mem_mb,
-        runtime=cost_runtime("debug_heads", 30),
-    conda:
-        "../../envs/clipmend.yaml"
-    script:
-        "../scripts/spurious_debug_head_seeds.py"

@@ -136,5 +136,4 @@ def get_paper_targets():
     files += [f"{t}.{ext}" for t in PAPER_TABLES for ext in ("csv", "md", "tex")]
     files += [f"gallery/{m}.png" for m in MODELS]
     files += [f"generated/{s}.png" for s in get_source_names()]
-    edit = [f"results/{d}/{m}/debug_head_seeds_edit.parquet" for d in DATASETS for m in MODELS]  # the edit set
-    return [f"results/{d}/paper/{f}" for d in DATASETS for f in files] + edit
+    return [f"results/{d}/paper/{f}" for d in DATASETS for f in files]
