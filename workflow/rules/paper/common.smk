@@ -129,6 +129,8 @@ def get_paper_targets():
         "lambda_sweep.png",
         "k_sweep.csv",
         "k_sweep.png",
+        "redetect.csv",
+        "redetect.png",
     ]
     files += [f"{t}.{ext}" for t in PAPER_TABLES for ext in ("csv", "md", "tex")]
     files += [f"gallery/{m}.png" for m in MODELS]
