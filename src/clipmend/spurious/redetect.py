@@ -32,6 +32,7 @@ REDETECT_COLUMNS = [
 SUMMARY_COLUMNS = ["model", "strategy", "targeted_pairs", "targeted_shrank", "targeted_grew",
                    "other_pairs", "other_grew", "other_grew_acc_fell", "other_shrank", "whac_a_mole"]
 VERDICTS = ("shrank", "unchanged", "grew")
+EPS = 1e-9  # float noise of a mean over seeds: a change this small is none
 
 
 def targeted_attributes(chosen: Mapping[int, Sequence[str]], resolve: Callable[[str], str]) -> dict[int, set[str]]:
@@ -59,7 +60,7 @@ def _deltas(counts: np.ndarray, sizes: np.ndarray, class_of: np.ndarray) -> tupl
 
 
 def _verdict(low: float, high: float) -> str:
-    return "shrank" if high < 0 else "grew" if low > 0 else "unchanged"
+    return "shrank" if high < -EPS else "grew" if low > EPS else "unchanged"
 
 
 def redetect(labels: Sequence[int], attributes: Sequence[str], before: Sequence[bool], after: np.ndarray,
@@ -74,7 +75,8 @@ def redetect(labels: Sequence[int], attributes: Sequence[str], before: Sequence[
     """
     labels = np.asarray(labels)
     values = np.asarray(attributes, dtype=object)
-    after = np.asarray(after, dtype=bool).reshape(len(labels), -1)
+    after = np.asarray(after, dtype=bool)
+    after = after[:, None] if after.ndim == 1 else after
     if not len(labels) == len(values) == len(before) == len(after):
         raise ValueError(f"{len(labels)} labels, {len(values)} attributes, {len(before)} and {len(after)} "
                          "correctness flags must be aligned")
