@@ -36,7 +36,7 @@ EPS = 1e-9  # float noise of a mean over seeds: a change this small is none
 
 
 def targeted_attributes(chosen: Mapping[int, Sequence[str]], resolve: Callable[[str], str]) -> dict[int, set[str]]:
-    """Per class label, the attribute values its chosen backgrounds name (phrases ``resolve`` cannot map are left out)."""
+    """Per class label, the attribute values its chosen backgrounds name (phrases ``resolve`` cannot map: none)."""
     out: dict[int, set[str]] = {}
     for label, phrases in chosen.items():
         values = set()
