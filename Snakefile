@@ -3,7 +3,8 @@
 Targets: ``prepare`` (the data sets' trees from their archives, for data sets with a
 ``prepare:`` section; ``all_models`` prepares them too), ``all_models`` (every configured model and data set, the default), ``spurious``
 (the second paper: detection, CLIP fine-tuning, both papers on the same groups) and
-``paper`` (the first paper's analyses, plus ``spurious``).
+``paper`` (the first paper's analyses, plus ``spurious``) and ``export`` (each model's
+generated sets as data sets: ImageFolder trees with metadata.csv and SHA256SUMS).
 """
 
 from snakemake.utils import min_version
@@ -29,6 +30,7 @@ include: "workflow/rules/heads.smk"
 include: "workflow/rules/paper.smk"
 include: "workflow/rules/spurious.smk"
 include: "workflow/rules/variants.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all_models:
@@ -45,3 +47,8 @@ rule spurious:
 rule paper:
     input:
         get_all_models_targets() + get_paper_targets() + get_spurious_targets(),
+
+
+rule export:
+    input:
+        get_export_targets(),

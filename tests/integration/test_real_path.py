@@ -89,7 +89,7 @@ def test_paper_builds_every_table_and_figure(world):
     paper = world / "results/shapes/paper"
     expected = ["iou.csv", "collective_matrix.csv", "metrics_all.csv", "relative_accuracy.csv",
                 "resolved_overlap.csv", "lambda_sweep.csv", "k_sweep.csv", "table1.md",
-                "table2.md", "table3.md", "experiments.md"]
+                "table2.md", "table3.md", "experiments.md", "redetect.csv", "redetect.png"]
     expected += [f"gallery/{m}.png" for m in MODELS]
     expected += [f"generated/model-{m}.png" for m in MODELS]
     expected += ["generated/family-resnet.png", "generated/family-clip.png"]

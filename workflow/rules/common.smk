@@ -78,6 +78,8 @@ def get_shard(wildcards):
 DATASETS = list(config["datasets"])
 MODELS = list(config["models"])
 GENERATED_SETS = ["individual", "random"]
+# the manifest of each set `export` can write (config export.sets); a new set is one entry here
+EXPORT_MANIFESTS = {name: f"results/{{dataset}}/{{model}}/images/{name}.parquet" for name in GENERATED_SETS}
 
 
 wildcard_constraints:
@@ -271,3 +273,17 @@ GENERATION_VARIANTS = {
 def get_variant_feature_list(wildcards):
     """The generation variants' features of ``wildcards.model``, in GENERATION_VARIANTS order."""
     return [path.format(dataset=wildcards.dataset, model=wildcards.model) for path in GENERATION_VARIANTS.values()]
+
+
+def get_export_manifest(wildcards):
+    """The manifest of the generated set ``wildcards.set`` of one model."""
+    return EXPORT_MANIFESTS[wildcards.set].format(dataset=wildcards.dataset, model=wildcards.model)
+
+
+def get_export_targets():
+    """Everything ``export`` writes: every configured set of every model, per data set."""
+    sets = list(config["export"]["sets"])
+    unknown = [s for s in sets if s not in EXPORT_MANIFESTS]
+    if unknown:
+        raise WorkflowError(f"export.sets names {unknown}; valid: {list(EXPORT_MANIFESTS)}")
+    return expand("results/{dataset}/export/{model}/{set}", dataset=DATASETS, model=MODELS, set=sets)

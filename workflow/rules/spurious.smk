@@ -13,7 +13,8 @@ Per data set, under results/{dataset}/spurious/:
   comparison.csv/.md/.tex, wga.png,         both papers' methods: worst-group, average, adjusted
   group_accuracy.png                        accuracy and AIoU
 Rules, by analysis, under workflow/rules/spurious/: finetune (features, methods, AIoU), detect,
-compare. The library side is clipmend.spurious (steps.py names each step).
+compare, redetect (δ before and after the first paper's debugging,
+results/{dataset}/paper/redetect.csv/.png). The library side is clipmend.spurious (steps.py names each step).
 """
 
 
@@ -28,3 +29,4 @@ wildcard_constraints:
 include: "spurious/finetune.smk"
 include: "spurious/detect.smk"
 include: "spurious/compare.smk"
+include: "spurious/redetect.smk"

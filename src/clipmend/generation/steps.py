@@ -193,3 +193,13 @@ def filter_images(manifests: Mapping[str, PathLike], backgrounds: PathLike, clas
         write_parquet(scored, outputs[name])
         out[name] = scored
     return out
+
+
+def export_set(manifest: PathLike, classes: PathLike, out_dir: PathLike, link: bool = True) -> pd.DataFrame:
+    """Export one generated set as a data set: an ImageFolder tree, metadata.csv and SHA256SUMS under ``out_dir``.
+
+    See ``clipmend.generation.export``; image paths in the manifest are relative to the working directory.
+    """
+    from clipmend.generation.export import export_set as export
+
+    return export(read_parquet(manifest), out_dir, len(read_json(classes)), link=link)

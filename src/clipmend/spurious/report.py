@@ -358,3 +358,47 @@ def seed_comparison(predictions: pd.DataFrame, index: pd.DataFrame, heldout: pd.
 def has_groups(index: pd.DataFrame) -> bool:
     """Whether the index records an attribute (so there are groups)."""
     return "attribute" in index and index["attribute"].notna().any()
+
+
+def plot_redetect(table: pd.DataFrame, summary: pd.DataFrame, path: str | Path, strategy: str = "individual") -> None:
+    """Per model, the change in |δ| of every class × attribute pair after debugging, with its 95% interval.
+
+    Targeted pairs (the backgrounds debugged for) in blue above each model's line, the others
+    below: grey, or red where the interval says their |δ| grew (Whac-A-Mole). The right margin
+    counts targeted pairs that shrank and other pairs that grew.
+    """
+    rows = table[table["strategy"] == strategy] if len(table) else table
+    if not len(rows):
+        _empty(path, "no recorded attribute: nothing re-detected")
+        return
+    models = list(dict.fromkeys(rows["model"]))
+    counts = summary[summary["strategy"] == strategy].set_index("model")
+    fig, ax = plt.subplots(figsize=(8.5, 0.55 * len(models) + 1.8))
+    for i, model in enumerate(models):
+        mine = rows[rows["model"] == model]
+        for targeted, offset in ((True, -0.17), (False, 0.17)):
+            part = mine[mine["targeted"].astype(bool) == targeted]
+            spread = np.linspace(-0.08, 0.08, len(part)) if len(part) > 1 else np.zeros(len(part))
+            for (_, r), jitter in zip(part.iterrows(), spread):
+                color = "tab:blue" if targeted else ("tab:red" if r["verdict"] == "grew" else "0.55")
+                at = i + offset + jitter
+                ax.plot([r["abs_change_low"], r["abs_change_high"]], [at, at], color=color, lw=0.8, alpha=0.7)
+                ax.plot(r["abs_change"], at, "o" if targeted else "s", color=color, ms=3.5)
+        if model in counts.index:
+            c = counts.loc[model]
+            ax.annotate(f"targeted shrank {c['targeted_shrank']}/{c['targeted_pairs']}, "
+                        f"others grew {c['other_grew']}/{c['other_pairs']} "
+                        f"(accuracy fell: {c['other_grew_acc_fell']})",
+                        (1.01, i), xycoords=("axes fraction", "data"), va="center", fontsize=8)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(range(len(models)), models, fontsize=8)
+    ax.set_ylim(len(models) - 0.5, -0.5)
+    ax.set_xlabel("|δ| after − |δ| before (negative: the attribute matters less after the fix)")
+    ax.grid(axis="x", color="0.92")
+    handles = [plt.Line2D([], [], color="tab:blue", marker="o", ls="", label="targeted background"),
+               plt.Line2D([], [], color="0.55", marker="s", ls="", label="other attribute"),
+               plt.Line2D([], [], color="tab:red", marker="s", ls="", label="other attribute, |δ| grew")]
+    ax.legend(handles=handles, fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, frameon=False)
+    ax.set_title(f"Re-detection after {strategy} debugging: δ per class × attribute, test split "
+                 "(mean over seeds, 95% interval)", fontsize=9, pad=22)
+    save_png(fig, path)

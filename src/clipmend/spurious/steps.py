@@ -595,3 +595,56 @@ def _first_seed(predictions: pd.DataFrame) -> pd.DataFrame:
     if "seed" not in predictions:
         return predictions
     return predictions[predictions["seed"] == predictions["seed"].min()].drop(columns="seed")
+
+
+def redetect(index: PathLike, classes: PathLike, models: Sequence[str], model_features: Sequence[PathLike],
+             failure_heads: Sequence[PathLike], seed_predictions: Sequence[PathLike],
+             assignments: Sequence[PathLike], table_out: PathLike, figure_out: PathLike, k: int,
+             min_detect: int, kind: str, strategies: Sequence[str] = ("individual", "random")) -> pd.DataFrame:
+    """Re-detection after the fix: δ per class and attribute before and after each model's debugging.
+
+    Before: the head whose mistakes are the model's failures; after: its seeded debugged heads
+    (``debug_head_seeds``), on the test split, where every image records its attribute. A
+    class's targeted attributes are the ``k`` backgrounds its debugging generated for
+    (``top_backgrounds`` of the debug_seed assignments), mapped to attribute values by the data
+    set's resolver (``kind``). Data sets without a recorded attribute write an empty table (logged).
+    """
+    from clipmend.clip.assign import top_backgrounds
+    from clipmend.evaluation.assignment import background_resolver
+    from clipmend.spurious import redetect as again
+
+    provenance.check_files([*model_features, *failure_heads])
+    images = read_parquet(index)
+    class_names = read_json(classes)
+    frames = []
+    if not has_attribute(images):
+        log.info("the data set records no attribute: nothing to re-detect")
+    else:
+        attribute = images.set_index("id")["attribute"]
+        resolve = background_resolver(kind)
+        for model, features, head, seeded, assigned in zip(models, model_features, failure_heads,
+                                                           seed_predictions, assignments):
+            meta, _, before = _failure_predictions(features, head, ["test"])
+            targeted = again.targeted_attributes(top_backgrounds(read_parquet(assigned), k), resolve)
+            runs = read_parquet(seeded)
+            runs = runs[runs["part"] == "test"]
+            for strategy in strategies:
+                wide = runs[runs["strategy"] == strategy].pivot(index="id", columns="seed", values="pred")
+                if wide.empty:
+                    continue
+                after = wide.reindex(meta["id"]).to_numpy()
+                if np.isnan(after.astype(float)).any():
+                    raise ValueError(f"{seeded} lacks some test images of {features}; rebuild both")
+                labels = meta["label"].to_numpy()
+                table = again.redetect(labels, attribute.reindex(meta["id"]).to_numpy(), before == labels,
+                                       after == labels[:, None], class_names, targeted, min_detect)
+                frames.append(table.assign(model=model, strategy=strategy))
+            log.info("%s: targeted attributes %s", model,
+                     {class_names[c]: sorted(v) for c, v in sorted(targeted.items())})
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=again.REDETECT_COLUMNS)
+    summary = again.summarize(table)
+    if len(summary):
+        log.info("\n%s", summary.to_string(index=False))
+    write_csv(table, table_out)
+    report.plot_redetect(table, summary, figure_out)
+    return table

@@ -132,6 +132,8 @@ def get_paper_targets():
         "generation_variants.csv",
         "filter_quality.csv",
         "filter_grid.png",
+        "redetect.csv",
+        "redetect.png",
     ]
     files += [f"{t}.{ext}" for t in PAPER_TABLES for ext in ("csv", "md", "tex")]
     files += [f"gallery/{m}.png" for m in MODELS]
