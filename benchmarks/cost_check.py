@@ -58,13 +58,16 @@ IMPORTS = {
 RULE_IMPORTS = {
     "prepare_data": "light",
     # head training and failure collection: torch only (timm comes with a backbone)
-    **{rule: "torch" for rule in ("collect_failures", *cost.HEAD_RULES)},
+    **{rule: "torch" for rule in ("collect_failures", "debug_head_seeds", *cost.HEAD_RULES)},
     "clip_debug_features": "open_clip",
     "train_clip": "open_clip",
     "assign_backgrounds": "open_clip",
     "spurious_clip_features": "open_clip",
     "spurious_train": "open_clip",
 }
+
+
+HEAD_JOBS = (*cost.HEAD_RULES, "debug_head_seeds")  # the rules cost.head_job sizes
 
 
 def import_set(rule: str, config: dict, dataset: str | None = None) -> str:
@@ -85,6 +88,37 @@ def measure_base(kind: str) -> tuple[float, float]:
                          cwd=REPO)
     rss_kb, seconds = out.stdout.split()[-2:]
     return int(rss_kb) * 1024 / cost.GB, float(seconds)
+
+
+def train_activations(config: dict) -> dict[str, float]:
+    """Per model trained from scratch (and ``clip``): the sum of its leaf modules' outputs per
+    image in training mode (M elements, what autograd keeps), counted on the meta device."""
+    paper_scale.fix_torchvision()
+    import timm
+    import torch
+
+    counts = {}
+    with torch.device("meta"):
+        for name, entry in config["models"].items():
+            if str(entry.get("weights")) != "train":
+                continue
+            net = timm.create_model(entry["arch"], pretrained=False, num_classes=2,
+                                    **(entry.get("kwargs") or {}))
+            px = cost.profile(entry)[0]
+            counts[name] = paper_scale.leaf_outputs(net.train(), torch.empty(2, 3, px, px))[2] / 2e6
+        if str(config["clip"].get("weights")) == "train":
+            from open_clip.factory import get_model_config
+            from open_clip.model import CLIP
+
+            from clipmend.clip.loading import register_local_configs
+
+            register_local_configs()
+            model_cfg = get_model_config(config["clip"]["arch"])
+            clip = CLIP(**model_cfg)
+            px = cost.profile(config["clip"])[0]
+            tokens = torch.zeros(2, model_cfg["text_cfg"].get("context_length", 77), dtype=torch.long)
+            counts["clip"] = paper_scale.leaf_outputs(clip.train(), torch.empty(2, 3, px, px), tokens)[2] / 2e6
+    return counts
 
 
 def run_dir(path: Path) -> Path:
@@ -120,10 +154,11 @@ def project_seconds(job: dict, config: dict, cpu: dict, start_s: float) -> float
     cpu_dev = {"forward_tflops": {}, "forward_tflops_default": cpu["forward_gflops"] / 1e3,
                "sd_images_per_s": 1e9, "head_tflops": cpu["head_gflops"] / 1e3,
                "pcie_gb_per_s": 1e9, "memory_gb": float(config["memory"]["host_gb"])}
-    if rule in cost.HEAD_RULES:
+    if rule in HEAD_JOBS:
         return start_s + cost.head_job(rule, config, dataset, model, cpu_dev, cuda=False)[1]
     if rule in ("extract_features", "generated_features", "cross_features", "collect_failures",
-                "clip_debug_features", "assign_backgrounds"):
+                "clip_debug_features", "assign_backgrounds", "spurious_clip_features",
+                "train_backbone", "train_clip"):
         return start_s + 3600 * cost.job_hours(rule, config, dataset, model, 1, 1.0, cpu, cpu_dev)
     return start_s
 
@@ -140,7 +175,8 @@ def job_ratio(job: dict) -> float:
 
 
 def check(jobs: list[dict], config: dict, cpu: dict,
-          bases: dict[str, tuple[float, float]]) -> tuple[pd.DataFrame, float]:
+          bases: dict[str, tuple[float, float]], train_act: dict[str, float] | None = None
+          ) -> tuple[pd.DataFrame, float]:
     """Per rule: jobs, projected and measured seconds (longest job), peak GB (the job with the
     largest measured peak) and how many jobs' measured peaks are only lower bounds; and R."""
     by_rule: dict[str, list[dict]] = defaultdict(list)
@@ -151,9 +187,10 @@ def check(jobs: list[dict], config: dict, cpu: dict,
         # none where the demo's data set images are .npy rows, sliced without decoding
         arrays = (config["datasets"][job["dataset"]]["kind"] == "demo"
                   and job["rule"] in ("extract_features", "clip_debug_features"))
-        host = {"base_gb": base_gb, "cuda_gb": 0.0, "worker_gb": 0.0 if arrays else bases["torch"][0]}
+        host = {"base_gb": base_gb, "cuda_gb": 0.0, "worker_gb": 0.0 if arrays else bases["torch"][0],
+                "train_act_m": train_act or {}}
         rule, dataset, model = job["rule"], job["dataset"], job["model"]
-        if rule in cost.HEAD_RULES:
+        if rule in HEAD_JOBS:
             peak = cost.head_job(rule, config, dataset, model, host=host, cuda=False)[2]
         else:
             peak = cost.job_memory_gb(rule, config, dataset, model, CPUS, 1.0, cuda=False, host=host)
@@ -201,7 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     print("Job base processes (measured now: peak RSS GB, import s): "
           + ", ".join(f"{k} {gb:.2f} GB {s:.1f} s" for k, (gb, s) in bases.items()))
     print()
-    table, worst = check(jobs, config, cpu, bases)
+    train_act = train_activations(config) if {"train_backbone", "train_clip"} & {j["rule"] for j in jobs} else {}
+    if train_act:
+        print("Training activations kept per image (M elements, counted on the meta device): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in train_act.items()))
+    table, worst = check(jobs, config, cpu, bases, train_act)
     print(table.to_string(float_format=lambda v: f"{v:.2f}"))
     print()
     print(f"worst ratio {worst:.2f}")

@@ -344,20 +344,37 @@ def count_models(config: dict) -> None:
             else:
                 model = timm.create_model(entry["arch"], pretrained=False, num_classes=0)
                 size = model.pretrained_cfg.get("input_size", (3, 224, 224))[-1]
-            peak = [0]
-
-            def hook(_, inputs, output, peak=peak):
-                n = sum(t.numel() for t in inputs if torch.is_tensor(t))
-                peak[0] = max(peak[0], n + (output.numel() if torch.is_tensor(output) else 0))
-
-            for m in model.modules():
-                if not list(m.children()):
-                    m.register_forward_hook(hook)
             with FlopCounterMode(display=False) as counter, torch.no_grad():
-                dim = model(torch.empty(1, 3, size, size)).shape[-1]
+                out, peak, _ = leaf_outputs(model, torch.empty(1, 3, size, size))
+                dim = out.shape[-1]
         params = sum(p.numel() for p in model.parameters()) / 1e6
         print(f'    "{entry["arch"]}": ({size}, {counter.get_total_flops() / 1e9:.2f}, {dim}, '
-              f"{params:.1f}, {peak[0] / 1e6:.1f}),")
+              f"{params:.1f}, {peak / 1e6:.1f}),")
+
+
+def leaf_outputs(model, *inputs):
+    """(output, largest leaf module's input + output, sum of leaf modules' outputs) of one forward,
+    in elements (on the meta device: nothing is computed)."""
+    import torch
+
+    peak, total = [0], [0]
+
+    def numel(value) -> int:
+        if torch.is_tensor(value):
+            return value.numel()
+        return sum(numel(v) for v in value) if isinstance(value, (tuple, list)) else 0
+
+    def hook(_, args, output):
+        peak[0] = max(peak[0], numel(args) + numel(output))
+        total[0] += numel(output)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    try:
+        out = model(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return out, peak[0], total[0]
 
 
 def main(argv: list[str] | None = None) -> None:
