@@ -58,7 +58,7 @@ IMPORTS = {
 RULE_IMPORTS = {
     "prepare_data": "light",
     # head training and failure collection: torch only (timm comes with a backbone)
-    **{rule: "torch" for rule in ("collect_failures", "debug_head_seeds", *cost.HEAD_RULES)},
+    **{rule: "torch" for rule in ("collect_failures", *cost.HEAD_RULES)},
     "clip_debug_features": "open_clip",
     "train_clip": "open_clip",
     "assign_backgrounds": "open_clip",
@@ -67,7 +67,7 @@ RULE_IMPORTS = {
 }
 
 
-HEAD_JOBS = (*cost.HEAD_RULES, "debug_head_seeds")  # the rules cost.head_job sizes
+HEAD_JOBS = cost.HEAD_RULES  # the rules cost.head_job sizes
 
 
 def import_set(rule: str, config: dict, dataset: str | None = None) -> str:

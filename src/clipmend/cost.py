@@ -97,10 +97,12 @@ GPUS: dict[str, dict[str, Any]] = {
         "forward_tflops": dict(_FORWARD_4090),
         "forward_tflops_default": 15.0,
         # diffusers' own SD v1.5 timings, docs/source/en/optimization/torch2.0.md, "A100 (batch
-        # size: 4)", SD txt2img, torch 2.0 without compile (SDPA, fp16, 512 px, 50 steps with
-        # classifier-free guidance): 11.6 it/s of a batch of 4 = 11.6 x 4 / 50 = 0.93 images/s
-        # (batch 16: 3.04 it/s x 16 / 50 = 0.97 images/s)
-        "sd_images_per_s": 0.93,
+        # size: 4)", SD txt2img without compile (SDPA, fp16, channels-last UNet, 512 px, 50
+        # steps with classifier-free guidance), the newest torch of the table ("torch nightly",
+        # 2.1 pre-release; clipmend pins a later one): 13.12 it/s of a batch of 4 =
+        # 13.12 x 4 / 50 = 1.05 images/s (torch 2.0: 11.6 it/s, 0.93 images/s; batch 16, torch
+        # nightly: 3.6 it/s x 16 / 50 = 1.15 images/s: a batch of 8 is at least batch 4's rate)
+        "sd_images_per_s": 1.05,
         # head training: TF32 matmuls (clipmend.devices.allow_tf32) at about half of the
         # datasheet's 156 TFLOP/s dense TF32 peak (measured on the card by gpu_smoke.py)
         "head_tflops": 80.0,
@@ -116,7 +118,7 @@ GPUS: dict[str, dict[str, Any]] = {
         # datasheets' memory-bandwidth ratio (3.35 / 1.555 = 2.15) and dense FP16 ratio (3.2)
         "forward_tflops": {k: 2.0 * v for k, v in _FORWARD_4090.items()},
         "forward_tflops_default": 30.0,
-        "sd_images_per_s": 2.0 * 0.93,  # the A100's diffusers figure x 2.0 (as above)
+        "sd_images_per_s": 2.0 * 1.05,  # the A100's diffusers figure x 2.0 (as above)
         "head_tflops": 250.0,  # about half of the datasheet's 494 TFLOP/s dense TF32
         "pcie_gb_per_s": 40.0,  # PCIe 5.0 x16: 64 GB/s per direction (PCI-SIG), ~40 achieved
     },
@@ -574,7 +576,7 @@ def head_budget_gb(config: dict[str, Any], gpu: dict[str, Any] | None = None) ->
 
 
 HEAD_FLOPS_PER_NDC = 4.0  # forward + weight gradient (see head_flops)
-HEAD_RULES = ("debug_heads", "collective_heads", "lambda_sweep", "k_sweep")
+HEAD_RULES = ("debug_heads", "debug_head_seeds", "collective_heads", "lambda_sweep", "k_sweep")
 
 
 def head_flops(rows_orig: float, gen_rows: list[float], dim: int, classes: int, epochs: int) -> float:
