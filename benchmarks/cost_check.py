@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -46,48 +45,10 @@ import paper_scale  # noqa: E402
 from clipmend import cost  # noqa: E402
 
 CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-# What each rule's script imports (the base process of its jobs): the rest import timm.
-# (clipmend's step modules import torch; timm, open_clip and diffusers load with a model.)
-IMPORTS = {
-    "light": "pandas, pyarrow.parquet, PIL.Image",
-    "torch": "clipmend._torchvision_fix, torch, pandas, pyarrow.parquet",
-    "timm": "clipmend._torchvision_fix, timm, pandas, pyarrow.parquet",
-    "open_clip": "clipmend._torchvision_fix, timm, open_clip, pandas, pyarrow.parquet",
-    "diffusers": "clipmend._torchvision_fix, timm, open_clip, diffusers, pandas, pyarrow.parquet",
-}
-RULE_IMPORTS = {
-    "prepare_data": "light",
-    # head training and failure collection: torch only (timm comes with a backbone)
-    **{rule: "torch" for rule in ("collect_failures", *cost.HEAD_RULES)},
-    "clip_debug_features": "open_clip",
-    "train_clip": "open_clip",
-    "assign_backgrounds": "open_clip",
-    "spurious_clip_features": "open_clip",
-    "spurious_train": "open_clip",
-}
-
-
 HEAD_JOBS = cost.HEAD_RULES  # the rules cost.head_job sizes
-
-
-def import_set(rule: str, config: dict, dataset: str | None = None) -> str:
-    """The import set of a rule's jobs (``dataset``: reserved for kinds that import more)."""
-    if rule in ("generate_images", "generate_collective"):
-        return "diffusers" if config["generator"].get("backend") == "diffusers" else "torch"
-    return RULE_IMPORTS.get(rule, "timm")
-
-
-def measure_base(kind: str) -> tuple[float, float]:
-    """(peak RSS GB, import seconds) of a job's base process that imports ``IMPORTS[kind]``."""
-    # VmHWM, not ru_maxrss: the latter keeps a forking parent's peak across exec
-    code = ("import time; t = time.perf_counter(); import re, snakemake.script, "
-            f"{IMPORTS[kind]}; s = time.perf_counter() - t; "
-            "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
-            "print(hwm, s)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=REPO)
-    rss_kb, seconds = out.stdout.split()[-2:]
-    return int(rss_kb) * 1024 / cost.GB, float(seconds)
+# the import set of each rule's script, and a process importing it (paper_scale measures the
+# same sets for the start-up of the cluster's jobs)
+IMPORTS, import_set, measure_base = paper_scale.IMPORTS, paper_scale.import_set, paper_scale.measure_base
 
 
 def train_activations(config: dict) -> dict[str, float]:
@@ -181,7 +142,7 @@ def check(jobs: list[dict], config: dict, cpu: dict,
     largest measured peak) and how many jobs' measured peaks are only lower bounds; and R."""
     by_rule: dict[str, list[dict]] = defaultdict(list)
     for job in jobs:
-        base_gb, start_s = bases[import_set(job["rule"], config, job["dataset"])]
+        base_gb, start_s = bases[import_set(job["rule"], config)]
         # one decoding worker per CPU beyond the job's one torch thread (data.image_batches
         # .default_workers on the CPU): a forked process, its RSS about a torch process's;
         # none where the demo's data set images are .npy rows, sliced without decoding
@@ -206,7 +167,7 @@ def check(jobs: list[dict], config: dict, cpu: dict,
         rows.append({"rule": rule, "jobs": len(jobs), "proj_s": slow["proj_s"], "meas_s": slow["s"],
                      "time_ratio": slow["proj_s"] / slow["s"], "proj_gb": big["proj_gb"],
                      "meas_gb": big["rss_gb"], "mem_ratio": ratio, "lower_bound_jobs": gap,
-                     "base": import_set(rule, config, big["dataset"])})
+                     "base": import_set(rule, config)})
     table = pd.DataFrame(rows).set_index("rule")
     return table, float(table["mem_ratio"].max())
 
@@ -229,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         measured = paper_scale.measure_cpu()
         cpu.update({k: v for k, v in measured.items() if k in cpu})
     jobs = jobs_of(run / "benchmarks" / "runs", config)
-    kinds = {import_set(j["rule"], config, j["dataset"]) for j in jobs}
+    kinds = {import_set(j["rule"], config) for j in jobs}
     kinds = sorted(kinds | {"torch"})  # torch: the size of a decoding worker
     bases = {kind: measure_base(kind) for kind in kinds}
     print(f"Cost model vs the run in {run} (config {config_path}), projected on this CPU.")
