@@ -552,6 +552,15 @@ def sd_seconds(images: float, config: dict[str, Any], gpu: dict | None = None) -
     return images * scale / gpu["sd_images_per_s"]
 
 
+def generated_pixels(config: dict[str, Any]) -> int:
+    """Pixels of one generated image: the generator's height x width (SD: 512 x 512), or the
+    demo world's image size (the copy-paste generator)."""
+    world = _gen_option(config, "world", None)
+    if isinstance(world, dict) and world.get("image_size"):
+        return int(world["image_size"]) ** 2
+    return int(_gen_option(config, "height", 512)) * int(_gen_option(config, "width", 512))
+
+
 def _gen_option(config: dict[str, Any], key: str, default: Any) -> Any:
     return (config["generator"].get("options") or {}).get(key, default)
 
@@ -665,12 +674,14 @@ def job_hours(rule: str, config: dict[str, Any], dataset: str, model: str | None
                 if rule == "train_clip" else sizes["train"])
         images = 3 * rows * int(train.get("epochs", 1))
         return forward_seconds(config, {**net, "family": ""}, images, "array", threads, cpu, gpu) / 3600
+    # decode_png_per_s is for 512 px images: decoding scales with the generated images' pixels
+    png_cpu = {**cpu, "decode_png_per_s": cpu["decode_png_per_s"] * 512**2 / generated_pixels(config)}
     if rule == "generated_features":
         return forward_seconds(config, config["models"][model], 2 * gen["per_set"], "png", threads,
-                               cpu, gpu) / 3600
+                               png_cpu, gpu) / 3600
     if rule == "cross_features":
         todo = max(0.0, gen["individual_union"] - gen["per_set"])
-        return forward_seconds(config, config["models"][model], todo, "png", threads, cpu, gpu) / 3600
+        return forward_seconds(config, config["models"][model], todo, "png", threads, png_cpu, gpu) / 3600
     if rule.removesuffix("_shard") in GENERATION_RULES:  # the first job generates; later ones reuse
         return generation_job_hours(rule, config, dataset, fill, gpu, first)
     if rule == "collect_failures":  # a baseline head trains on the GPU (clipmend.debugging.heads)
