@@ -82,6 +82,23 @@ def train_activations(config: dict) -> dict[str, float]:
     return counts
 
 
+def count_sizes(run: Path, config: dict) -> None:
+    """Each data set's sizes counted from the run's index (``datasets.*.counted``, which
+    ``cost.dataset_sizes`` prefers to its config-only estimate): classes, train/debug/test
+    rows and every listed row."""
+    import json
+
+    for name, entry in config["datasets"].items():
+        index = run / "results" / name / "data" / "index.parquet"
+        if not index.is_file():
+            continue
+        splits = pd.read_parquet(index, columns=["split"])["split"].value_counts()
+        classes = json.loads((index.parent / "classes.json").read_text())
+        entry["counted"] = {"classes": len(classes), "train": int(splits.get("train", 0)),
+                            "debug": int(splits.get("val", 0)), "test": int(splits.get("test", 0)),
+                            "listed": int(splits.sum())}
+
+
 def run_dir(path: Path) -> Path:
     """The run's working directory from it or its ``results`` folder."""
     for candidate in (path, path.parent):
@@ -149,7 +166,10 @@ def check(jobs: list[dict], config: dict, cpu: dict,
         arrays = (config["datasets"][job["dataset"]]["kind"] == "demo"
                   and job["rule"] in ("extract_features", "clip_debug_features"))
         host = {"base_gb": base_gb, "cuda_gb": 0.0, "worker_gb": 0.0 if arrays else bases["torch"][0],
-                "train_act_m": train_act or {}}
+                "train_act_m": train_act or {},
+                # Snakemake sums the RSS of the job's processes: a forked decoding worker shares
+                # its parent's pages, and is counted again at the parent's size
+                "fork_rss": not arrays}
         rule, dataset, model = job["rule"], job["dataset"], job["model"]
         if rule in HEAD_JOBS:
             peak = cost.head_job(rule, config, dataset, model, host=host, cuda=False)[2]
@@ -189,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_measure:
         measured = paper_scale.measure_cpu()
         cpu.update({k: v for k, v in measured.items() if k in cpu})
+    count_sizes(run, config)
     jobs = jobs_of(run / "benchmarks" / "runs", config)
     kinds = {import_set(j["rule"], config) for j in jobs}
     kinds = sorted(kinds | {"torch"})  # torch: the size of a decoding worker

@@ -201,7 +201,13 @@ DEMO_BACKGROUNDS = 10  # the demo world's kinds of background (clipmend.demo.tex
 
 
 def dataset_sizes(entry: dict[str, Any]) -> dict[str, int]:
-    """Classes, train/debug/test rows, and files listed while indexing, from config alone."""
+    """Classes, train/debug/test rows, and files listed while indexing, from config alone.
+
+    ``entry["counted"]`` (set by benchmarks/cost_check.py from a finished run's index, never by
+    a config) gives the sizes counted instead: a folder data set's size is not in its config.
+    """
+    if entry.get("counted"):
+        return dict(entry["counted"])
     kind, opts = entry.get("kind"), dict(entry.get("options") or {})
     if kind == "imagenet":
         classes, train_all, holdout, listed = 1000, 1_281_167, 50_000, 1_331_167
@@ -401,7 +407,8 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
     base_gb, cuda_gb = host["base_gb"], host["cuda_gb"] if cuda else 0.0
     entry = config["datasets"][dataset]
     sizes = dataset_sizes(entry)
-    workers = max(0, min(8, threads - 1)) * host["worker_gb"] * GB  # decoding (features only)
+    n_workers = max(0, min(8, threads - 1))  # decoding (features only)
+    workers = n_workers * host["worker_gb"] * GB
     gpu_base = (base_gb + cuda_gb) * GB
     if model is not None:
         px, _, dim, mparams, _ = profile(config["models"][model])
@@ -416,7 +423,10 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
         gen = generation(config, dataset, fill)
         model_entry = config["models"][model]
         batch = feature_batch_size(config, model_entry)
+        mparams += _text_tower_mparams(model_entry)
         base = gpu_base + _model_bytes(mparams) + _batch_bytes(config, model_entry)
+        if host.get("fork_rss"):  # each worker counted at the parent's size when forked
+            workers = n_workers * (gpu_base + _model_bytes(mparams) + _index_bytes(sizes))
 
         def decoding(rows: float) -> float:  # data.image_batches: workers only past one batch
             return workers if rows > batch else 0.0
@@ -447,7 +457,10 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
         return peak / GB
     if rule == "clip_debug_features":
         px, _, dim, mparams, _ = profile(config["clip"])
+        mparams += _text_tower_mparams(config["clip"], clip=True)
         rows = sizes["debug"]
+        if host.get("fork_rss"):  # each worker counted at the parent's size when forked
+            workers = n_workers * (gpu_base + _model_bytes(mparams) + _index_bytes(sizes))
         workers = workers if rows > feature_batch_size(config, config["clip"]) else 0.0
         return (gpu_base + workers + _model_bytes(mparams) + _batch_bytes(config, config["clip"])
                 + _index_bytes(sizes) + _array_bytes(entry, rows) + _features_bytes(rows, dim)
@@ -466,7 +479,7 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
                 + 8.0 * texts * dim) / GB
     if rule.removesuffix("_shard") in ("generate_images", "generate_collective"):
         gen = generation(config, dataset, fill)
-        pipeline = SD_HOST_GB if config["generator"].get("backend") == "diffusers" else 0.0
+        pipeline = sd_host_gb(config) if config["generator"].get("backend") == "diffusers" else 0.0
         return (gpu_base + pipeline * GB + 2 * gen["per_set"] * 1000.0) / GB
     if rule == "propose_backgrounds":
         return base_gb + 0.5
@@ -489,6 +502,26 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
         return (base_gb * GB + extra + TRAIN_BYTES_PER_PARAM * mparams * 1e6 + 4.0 * act * 1e6 * batch
                 + 2 * 4.0 * rows * 3 * px * px + _index_bytes(sizes)) / GB
     return 0.0
+
+
+def _text_tower_mparams(entry: dict[str, Any], clip: bool = False) -> float:
+    """An open_clip model loads whole (``clip.loading.load_clip``): its text tower's parameters too
+    (``clip``: the config's CLIP, an open_clip model)."""
+    if clip or entry.get("source") == "open_clip":
+        return CLIP_TEXT_MPARAMS.get(str(entry.get("arch")), 63.4)
+    return 0.0
+
+
+def sd_host_gb(config: dict[str, Any]) -> float:
+    """Host memory (GB) of loading the generator's diffusers pipeline: a local pipeline folder's
+    weight files twice (the files read, the modules built from them), else SD v1.5's SD_HOST_GB."""
+    from pathlib import Path
+
+    folder = Path(str(_gen_option(config, "model", "")))
+    if folder.is_dir():
+        files = [f for f in folder.rglob("*") if f.suffix in (".safetensors", ".bin", ".ckpt")]
+        return 2 * sum(f.stat().st_size for f in files) / GB
+    return SD_HOST_GB
 
 
 def _index_bytes(sizes: dict[str, int]) -> float:
