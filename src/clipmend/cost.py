@@ -397,11 +397,13 @@ GPU_NODE: dict[str, float] = {"base_gb": BASE_GB, "cuda_gb": CUDA_HOST_GB, "work
 
 def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | None = None,
                   threads: int = 1, fill: float = 1.0, cuda: bool = True,
-                  host: dict[str, float] | None = None) -> float:
+                  host: dict[str, float] | None = None, makes_images: bool = True) -> float:
     """Projected peak host memory (GB) of one job of ``rule`` (0 for a rule not modelled).
 
     ``cuda``: the job runs on a GPU (its process holds a CUDA context); False on the CPU.
     ``host``: base process, CUDA context and worker sizes (``GPU_NODE`` by default).
+    ``makes_images``: a generation job has images to make (it loads the pipeline); False where
+    the store holds them all already (the time model's collective sets), so it only lists them.
     """
     host = host or GPU_NODE
     base_gb, cuda_gb = host["base_gb"], host["cuda_gb"] if cuda else 0.0
@@ -467,9 +469,13 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
                 + _token_view_bytes(config["clip"], rows, cuda)) / GB
     if rule == "spurious_clip_features":  # every train/val/test image's pre-projection feature
         px, _, dim, mparams, _ = profile(config["clip"])
+        mparams += _text_tower_mparams(config["clip"], clip=True)
         rows = sizes["train"] + sizes["debug"] + sizes["test"]
         width = vit_tokens(config["clip"])[1] or dim
-        return (gpu_base + _model_bytes(mparams) + _batch_bytes(config, config["clip"])
+        if host.get("fork_rss"):  # each worker counted at the parent's size when forked
+            workers = n_workers * (gpu_base + _model_bytes(mparams) + _index_bytes(sizes))
+        workers = workers if rows > feature_batch_size(config, config["clip"]) else 0.0
+        return (gpu_base + workers + _model_bytes(mparams) + _batch_bytes(config, config["clip"])
                 + _index_bytes(sizes) + _array_bytes(entry, rows) + EXTRACT_BYTES * rows * width
                 + _token_view_bytes(config["clip"], rows, cuda)) / GB
     if rule == "assign_backgrounds":
@@ -479,7 +485,8 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
                 + 8.0 * texts * dim) / GB
     if rule.removesuffix("_shard") in ("generate_images", "generate_collective"):
         gen = generation(config, dataset, fill)
-        pipeline = sd_host_gb(config) if config["generator"].get("backend") == "diffusers" else 0.0
+        diffusers = config["generator"].get("backend") == "diffusers" and makes_images
+        pipeline = sd_host_gb(config) if diffusers else 0.0
         return (gpu_base + pipeline * GB + 2 * gen["per_set"] * 1000.0) / GB
     if rule == "propose_backgrounds":
         return base_gb + 0.5
