@@ -9,7 +9,9 @@ sharing of generated images through the content-addressed store (each distinct i
 generated once; the random set is identical across models; individual and collective
 sets share a class's backgrounds, see ``cost.generation``), features extracted once per
 model image (cross_features only for images the model has not featurised), and head
-training as full-batch matmuls (3 x 2·N·D·C FLOPs per head and epoch).
+training as full-batch matmuls (4·N·D·C FLOPs per head and epoch), and each GPU job's
+start-up (Snakemake in the job, the script's imports, the CUDA context, the weights read:
+``job_start_s``), shown in its own column.
 
 GPU throughputs are ``cost.GPU`` constants, marked ``assumed`` unless ``--gpu-json FILE``
 gives measured ones (same keys). CPU throughputs (image decoding, head training on one
