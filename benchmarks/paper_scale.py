@@ -9,7 +9,9 @@ sharing of generated images through the content-addressed store (each distinct i
 generated once; the random set is identical across models; individual and collective
 sets share a class's backgrounds, see ``cost.generation``), features extracted once per
 model image (cross_features only for images the model has not featurised), and head
-training as full-batch matmuls (3 x 2·N·D·C FLOPs per head and epoch).
+training as full-batch matmuls (4·N·D·C FLOPs per head and epoch), and each GPU job's
+start-up (Snakemake in the job, the script's imports, the CUDA context, the weights read:
+``job_start_s``), shown in its own column.
 
 GPU throughputs are ``cost.GPU`` constants, marked ``assumed`` unless ``--gpu-json FILE``
 gives measured ones (same keys). CPU throughputs (image decoding, head training on one
@@ -34,18 +36,102 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-# per GPU job: start-up and imports (benchmarks/cost_check.py measures them on the machine of a
-# run: 5-50 s on the 2-core dev VM under load), the CUDA context (~1-3 s) and the weights
-# (the largest, EfficientNet-L2, 1.9 GB in float32: ~4 s at 0.5 GB/s from a shared file
-# system), rounded up (assumed)
-JOB_OVERHEAD_S = 60.0
-SLURM_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
-
-
 sys.path.insert(0, str(REPO / "src"))  # this checkout's clipmend (``import clipmend`` is cheap)
 
 from clipmend import cost  # noqa: E402
 from clipmend.config import resolve_models  # noqa: E402
+
+# Start-up of one GPU job, before its work: Snakemake inside the job (it parses the workflow and
+# config: ``snakemake --list-rules``), the job's script importing what its rule imports
+# (``IMPORTS``), both CPU seconds measured in this run (``--skip-measure``: the figures below,
+# measured on the 2-core dev VM on 2026-12-07, warm page cache); the CUDA context (PyTorch's
+# lazy module loading, CUDA >= 12.2 default: ~1-3 s, the upper end taken; assumed, gpu_smoke.py
+# measures it on a card) and the weights read from the file system at FS_GB_PER_S (assumed: a
+# shared file system, 0.5 GB/s per client). The libraries are read once per node (page cache).
+START_CPU_S = {"snakemake": 2.9, "light": 1.0, "torch": 2.9, "timm": 6.0, "open_clip": 6.7,
+               "diffusers": 6.8}
+CUDA_START_S = 3.0
+FS_GB_PER_S = 0.5
+# The start-up the previous cost model assumed per GPU job (rounded up; printed for comparison)
+ASSUMED_JOB_OVERHEAD_S = 60.0
+# What each rule's script imports (its base process): the rest import timm.
+# (clipmend's step modules import torch; timm, open_clip and diffusers load with a model.)
+IMPORTS = {
+    "light": "pandas, pyarrow.parquet, PIL.Image",
+    "torch": "clipmend._torchvision_fix, torch, pandas, pyarrow.parquet",
+    "timm": "clipmend._torchvision_fix, timm, pandas, pyarrow.parquet",
+    "open_clip": "clipmend._torchvision_fix, timm, open_clip, pandas, pyarrow.parquet",
+    "diffusers": "clipmend._torchvision_fix, timm, open_clip, diffusers, pandas, pyarrow.parquet",
+}
+RULE_IMPORTS = {
+    "prepare_data": "light",
+    # head training and failure collection: torch only (timm comes with a backbone)
+    **{rule: "torch" for rule in ("collect_failures", *cost.HEAD_RULES)},
+    "clip_debug_features": "open_clip",
+    "train_clip": "open_clip",
+    "assign_backgrounds": "open_clip",
+    "spurious_clip_features": "open_clip",
+    "spurious_train": "open_clip",
+    "spurious_aiou": "open_clip",
+}
+
+
+def import_set(rule: str, config: dict) -> str:
+    """The import set of a rule's jobs."""
+    if rule.removesuffix("_shard") in ("generate_images", "generate_collective"):
+        return "diffusers" if config["generator"].get("backend") == "diffusers" else "torch"
+    return RULE_IMPORTS.get(rule, "timm")
+
+
+def measure_base(kind: str) -> tuple[float, float]:
+    """(peak RSS GB, import seconds) of a job's base process that imports ``IMPORTS[kind]``."""
+    gb, wall, _ = measure_imports(kind)
+    return gb, wall
+
+
+def measure_imports(kind: str) -> tuple[float, float, float]:
+    """(peak RSS GB, wall s, CPU s) of a process importing ``snakemake.script`` and ``IMPORTS[kind]``."""
+    # VmHWM, not ru_maxrss: the latter keeps a forking parent's peak across exec
+    code = ("import time, resource; t = time.perf_counter(); import re, snakemake.script, "
+            f"{IMPORTS[kind]}; s = time.perf_counter() - t; "
+            "u = resource.getrusage(resource.RUSAGE_SELF); "
+            "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
+            "print(hwm, s, u.ru_utime + u.ru_stime)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO)
+    rss_kb, seconds, cpu_s = out.stdout.split()[-3:]
+    return int(rss_kb) * 1024 / 1e9, float(seconds), float(cpu_s)
+
+
+def measure_start(config_path: Path, kinds: list[str]) -> dict[str, float]:
+    """CPU seconds of Snakemake parsing the workflow with ``config_path``, and of each import set."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([str(Path(sys.executable).parent / "snakemake"), "--list-rules", "--configfile",
+                    str(config_path), "-s", str(REPO / "Snakefile"), "-d", str(REPO)],
+                   capture_output=True, check=True, cwd=REPO)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = {"snakemake": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime}
+    out.update({kind: measure_imports(kind)[2] for kind in kinds})
+    return out
+
+
+def job_start_s(rule: str, config: dict, model: str | None, start: dict[str, float]) -> float:
+    """Seconds one GPU job of ``rule`` spends starting (see ``START_CPU_S``)."""
+    weights_gb = 0.0
+    if rule in ("extract_features", "generated_features", "cross_features") and model:
+        weights_gb = 4 * cost.profile(config["models"][model])[3] / 1e3  # float32
+    elif rule in ("clip_debug_features", "assign_backgrounds", "spurious_clip_features"):
+        weights_gb = 4 * cost.profile(config["clip"])[3] / 1e3
+    elif import_set(rule, config) == "diffusers":
+        weights_gb = cost.SD_GPU_GB  # float16
+    return start["snakemake"] + start[import_set(rule, config)] + CUDA_START_S + weights_gb / FS_GB_PER_S
+
+
+SLURM_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
+
+
 
 
 def load_config(path: Path) -> dict:
@@ -112,7 +198,11 @@ def fix_torchvision() -> None:
 
 
 def measure_cpu() -> dict[str, float]:
-    """Per-core CPU throughputs on this machine, one torch thread."""
+    """Per-core CPU throughputs on this machine, one torch thread.
+
+    Timed in the process's CPU seconds (``time.process_time``), not wall time: on a shared
+    machine a busy core would otherwise count as a slow one.
+    """
     fix_torchvision()
     import numpy as np
     import timm
@@ -138,29 +228,29 @@ def measure_cpu() -> dict[str, float]:
             buf = io.BytesIO()
             photo(*size).save(buf, format=fmt, quality=90)
             blobs.append(buf.getvalue())
-        n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < 1.5:
+        n, start = 0, time.process_time()
+        while time.process_time() - start < 1.5:
             transform(Image.open(io.BytesIO(blobs[n % 4])).convert("RGB"))
             n += 1
-        out[f"decode_{kind}_per_s"] = n / (time.perf_counter() - start)
+        out[f"decode_{kind}_per_s"] = n / (time.process_time() - start)
     with torch.no_grad():
         for arch in ("resnet50", "vit_base_patch32_224"):
             model = timm.create_model(arch, pretrained=False, num_classes=0).eval()
             x = torch.randn(32, 3, 224, 224)
             model(x[:2])
-            start = time.perf_counter()
+            start = time.process_time()
             model(x)
-            out[f"{arch}_b32_images_per_s"] = 32 / (time.perf_counter() - start)
+            out[f"{arch}_b32_images_per_s"] = 32 / (time.process_time() - start)
     out["forward_gflops"] = out["resnet50_b32_images_per_s"] * cost.PROFILES["resnet50"][1]
     n, d, c = 4096, 512, 1000  # one full-batch head step: logits and the weight gradient
     xs, ys = torch.randn(n, d), torch.randint(0, c, (n,))
     w = torch.zeros(c, d, requires_grad=True)
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < 1.5:
+    steps, start = 0, time.process_time()
+    while time.process_time() - start < 1.5:
         torch.nn.functional.cross_entropy(xs @ w.T, ys).backward()
         steps += 1
     # the features need no gradient: 4·N·D·C per step, as cost.head_flops counts it
-    out["head_gflops"] = steps * cost.HEAD_FLOPS_PER_NDC * n * d * c / (time.perf_counter() - start) / 1e9
+    out["head_gflops"] = steps * cost.HEAD_FLOPS_PER_NDC * n * d * c / (time.process_time() - start) / 1e9
     return out
 
 
@@ -206,7 +296,9 @@ def gpu_peak_gb(rule: str, config: dict, dataset: str, model: str | None, gpu: d
     return 0.0
 
 
-def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -> list[dict]:
+def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float,
+            start: dict[str, float] | None = None) -> list[dict]:
+    start = start or START_CPU_S
     locals_ = local_rules()
     by_rule: dict[str, list[dict]] = defaultdict(list)
     for job in jobs:
@@ -215,7 +307,7 @@ def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -
     for rule, rjobs in by_rule.items():
         row = {"rule": rule, "jobs": len(rjobs), "unit": "-", "units": 0.0, "where": "local",
                "h_max": 0.0, "runtime_h": None, "gpu_h": 0.0, "cpu_h": 0.0, "peak": 0.0,
-               "declared": None, "ok": "local", "gpu_gb": 0.0}
+               "declared": None, "ok": "local", "gpu_gb": 0.0, "start_h": 0.0, "assumed_start_h": 0.0}
         if rule in locals_ or rule == "paper":
             rows.append(row)
             continue
@@ -266,7 +358,10 @@ def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float) -
                     row["gpu_h"] += total - hours  # the rest is spread over later jobs
                 first = False
             if row["where"] == "gpu":
-                hours += JOB_OVERHEAD_S / 3600
+                starting = job_start_s(rule, config, model, start) / 3600
+                row["start_h"] += starting
+                row["assumed_start_h"] += ASSUMED_JOB_OVERHEAD_S / 3600
+                hours += starting
                 row["gpu_h"] += hours
             else:
                 row["cpu_h"] += hours
@@ -305,8 +400,9 @@ def fmt(value: float) -> str:
 
 def table(rows: list[dict], gpu_basis: str, cpu_basis: str) -> str:
     head = ("| rule | jobs | unit | units | runs on | h/job (max) | its runtime h | time "
-            "| GPU h | CPU h | basis | peak GB (max job) | its mem GB | memory | GPU GB (max job) | card |")
-    lines = [head, "|" + " --- |" * 16]
+            "| GPU h | of which start-up | CPU h | basis | peak GB (max job) | its mem GB | memory "
+            "| GPU GB (max job) | card |")
+    lines = [head, "|" + " --- |" * 17]
     for r in sorted(rows, key=lambda r: (r["where"] == "local", -r["gpu_h"], -r["cpu_h"], r["rule"])):
         basis = gpu_basis if r["where"] == "gpu" else cpu_basis if r["where"] == "cpu" else "-"
         declared = "-" if r["declared"] is None else fmt(r["declared"])
@@ -315,7 +411,7 @@ def table(rows: list[dict], gpu_basis: str, cpu_basis: str) -> str:
         runtime = "-" if r["runtime_h"] is None else fmt(r["runtime_h"])
         lines.append(f"| {r['rule']} | {r['jobs']} | {r['unit']} | {fmt(r['units'])} | {r['where']} "
                      f"| {fmt(r['h_max'])} | {runtime} | {r.get('time', r['ok'])} "
-                     f"| {fmt(r['gpu_h'])} | {fmt(r['cpu_h'])} "
+                     f"| {fmt(r['gpu_h'])} | {fmt(r['start_h'])} | {fmt(r['cpu_h'])} "
                      f"| {basis} | {fmt(r['peak'])} | {declared} | {r['ok']} "
                      f"| {fmt(r['gpu_gb'])} | {r.get('card', '-')} |")
     return "\n".join(lines)
@@ -344,20 +440,37 @@ def count_models(config: dict) -> None:
             else:
                 model = timm.create_model(entry["arch"], pretrained=False, num_classes=0)
                 size = model.pretrained_cfg.get("input_size", (3, 224, 224))[-1]
-            peak = [0]
-
-            def hook(_, inputs, output, peak=peak):
-                n = sum(t.numel() for t in inputs if torch.is_tensor(t))
-                peak[0] = max(peak[0], n + (output.numel() if torch.is_tensor(output) else 0))
-
-            for m in model.modules():
-                if not list(m.children()):
-                    m.register_forward_hook(hook)
             with FlopCounterMode(display=False) as counter, torch.no_grad():
-                dim = model(torch.empty(1, 3, size, size)).shape[-1]
+                out, peak, _ = leaf_outputs(model, torch.empty(1, 3, size, size))
+                dim = out.shape[-1]
         params = sum(p.numel() for p in model.parameters()) / 1e6
         print(f'    "{entry["arch"]}": ({size}, {counter.get_total_flops() / 1e9:.2f}, {dim}, '
-              f"{params:.1f}, {peak[0] / 1e6:.1f}),")
+              f"{params:.1f}, {peak / 1e6:.1f}),")
+
+
+def leaf_outputs(model, *inputs):
+    """(output, largest leaf module's input + output, sum of leaf modules' outputs) of one forward,
+    in elements (on the meta device: nothing is computed)."""
+    import torch
+
+    peak, total = [0], [0]
+
+    def numel(value) -> int:
+        if torch.is_tensor(value):
+            return value.numel()
+        return sum(numel(v) for v in value) if isinstance(value, (tuple, list)) else 0
+
+    def hook(_, args, output):
+        peak[0] = max(peak[0], numel(args) + numel(output))
+        total[0] += numel(output)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    try:
+        out = model(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return out, peak[0], total[0]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -390,7 +503,12 @@ def main(argv: list[str] | None = None) -> None:
         cpu.update({k: v for k, v in measured.items() if k in cpu})
         cpu_basis = "measured"
     jobs = dry_run_jobs(args.config, args.gpu)
-    rows = project(config, jobs, cpu, gpu, args.fill)
+    start, start_basis = dict(START_CPU_S), "measured 2026-12-07 on the dev VM"
+    if not args.skip_measure:
+        kinds = sorted({import_set(j["rule"], config) for j in jobs})
+        start.update(measure_start(args.config, kinds))
+        start_basis = "measured now"
+    rows = project(config, jobs, cpu, gpu, args.fill, start)
     gen = {d: cost.generation(config, d, args.fill) for d in config["datasets"]}
     print(f"Paper target of {args.config}: {len(jobs)} jobs; GPU: one {gpu['name']} ({gpu_basis}).")
     print()
@@ -420,7 +538,11 @@ def main(argv: list[str] | None = None) -> None:
     print("Per rule: jobs of the dry run; time and host memory of the longest / largest job "
           "against its declared runtime and mem_mb (head rules: features read as float32; "
           "their mem_mb is sized from the inputs when scheduled, shown as that formula gives "
-          f"it). GPU h include {JOB_OVERHEAD_S:.0f} s of start-up per GPU job.")
+          "it). GPU h include each GPU job's start-up (its own column): Snakemake in the job and "
+          "the script's imports (CPU s, " + start_basis + ": " + ", ".join(f"{k} {v:.1f}" for k, v in
+                                                                          start.items())
+          + f"), the CUDA context ({CUDA_START_S:g} s, assumed) and the weights read at "
+          f"{FS_GB_PER_S:g} GB/s (assumed).")
     print()
     print(table(rows, gpu_basis, cpu_basis))
     print()
@@ -438,6 +560,13 @@ def main(argv: list[str] | None = None) -> None:
     if over:
         print(f"Jobs whose projected GPU peak exceeds the {gpu['memory_gb']:g} GB card: {', '.join(over)}.")
         print()
+    starting = sum(r["start_h"] for r in rows)
+    assumed = sum(r["assumed_start_h"] for r in rows)
+    gpu_jobs = sum(r["jobs"] for r in rows if r["where"] == "gpu")
+    print(f"GPU hours: {total - starting:.1f} of work, {starting:.1f} of start-up over {gpu_jobs} "
+          f"GPU jobs ({3600 * starting / max(gpu_jobs, 1):.0f} s per job); with the "
+          f"{ASSUMED_JOB_OVERHEAD_S:.0f} s per job assumed before: {total - starting + assumed:.1f}.")
+    print()
     print(f"max_job_hours {max(r['h_max'] for r in rows):.1f}")
     print(f"cpu_hours {cpu_total:.0f}")
     print(f"gpu_hours {total:.0f}")

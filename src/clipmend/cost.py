@@ -16,6 +16,7 @@ with its source next to it, until ``benchmarks/gpu_smoke.py`` measures them on t
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 GB = 1e9
@@ -23,6 +24,7 @@ GB = 1e9
 # arch (config ``arch``) -> (input px, GFLOPs/image, feature dim, M params, peak act. M elements)
 PROFILES: dict[str, tuple[int, float, int, float, float]] = {
     "resnet18.tv_in1k": (224, 3.63, 512, 11.2, 1.6),
+    "resnet18": (224, 3.63, 512, 11.2, 1.6),  # timm's own weights, the same network
     "resnet26.bt_in1k": (224, 4.68, 2048, 13.9, 1.6),
     "resnet34.tv_in1k": (224, 7.33, 512, 21.3, 1.6),
     "resnet50.tv_in1k": (224, 8.17, 2048, 23.5, 1.6),
@@ -95,10 +97,12 @@ GPUS: dict[str, dict[str, Any]] = {
         "forward_tflops": dict(_FORWARD_4090),
         "forward_tflops_default": 15.0,
         # diffusers' own SD v1.5 timings, docs/source/en/optimization/torch2.0.md, "A100 (batch
-        # size: 4)", SD txt2img, torch 2.0 without compile (SDPA, fp16, 512 px, 50 steps with
-        # classifier-free guidance): 11.6 it/s of a batch of 4 = 11.6 x 4 / 50 = 0.93 images/s
-        # (batch 16: 3.04 it/s x 16 / 50 = 0.97 images/s)
-        "sd_images_per_s": 0.93,
+        # size: 4)", SD txt2img without compile (SDPA, fp16, channels-last UNet, 512 px, 50
+        # steps with classifier-free guidance), the newest torch of the table ("torch nightly",
+        # 2.1 pre-release; clipmend pins a later one): 13.12 it/s of a batch of 4 =
+        # 13.12 x 4 / 50 = 1.05 images/s (torch 2.0: 11.6 it/s, 0.93 images/s; batch 16, torch
+        # nightly: 3.6 it/s x 16 / 50 = 1.15 images/s: a batch of 8 is at least batch 4's rate)
+        "sd_images_per_s": 1.05,
         # head training: TF32 matmuls (clipmend.devices.allow_tf32) at about half of the
         # datasheet's 156 TFLOP/s dense TF32 peak (measured on the card by gpu_smoke.py)
         "head_tflops": 80.0,
@@ -114,7 +118,7 @@ GPUS: dict[str, dict[str, Any]] = {
         # datasheets' memory-bandwidth ratio (3.35 / 1.555 = 2.15) and dense FP16 ratio (3.2)
         "forward_tflops": {k: 2.0 * v for k, v in _FORWARD_4090.items()},
         "forward_tflops_default": 30.0,
-        "sd_images_per_s": 2.0 * 0.93,  # the A100's diffusers figure x 2.0 (as above)
+        "sd_images_per_s": 2.0 * 1.05,  # the A100's diffusers figure x 2.0 (as above)
         "head_tflops": 250.0,  # about half of the datasheet's 494 TFLOP/s dense TF32
         "pcie_gb_per_s": 40.0,  # PCIe 5.0 x16: 64 GB/s per direction (PCI-SIG), ~40 achieved
     },
@@ -162,6 +166,11 @@ CUDA_HOST_GB = 2.5
 SD_HOST_GB = 4.0
 WORKER_GB = 0.5  # one image-decoding worker process
 TRAIN_BYTES_PER_PARAM = 16  # float32 weights, gradients and two optimiser buffers
+# Training keeps every leaf module's output of a batch for the backward: the sum of those
+# outputs per image (M elements) is counted on the meta device by benchmarks/cost_check.py for
+# a run's models; without a count, this many times the largest layer's input + output
+# (``PROFILES``' last column; the demo's models: 5-100x, counted). Assumed.
+TRAIN_ACT_PER_LARGEST = 20.0
 # open_clip text towers (token embedding + transformer), M parameters: the configs' vocab_size
 # x width + layers x 12 x width^2 (clipmend-tiny: 49,408 x 128 + 2 x 12 x 128^2)
 CLIP_TEXT_MPARAMS = {"clipmend-tiny": 6.7, "clipmend-tiny-rn": 6.7, "ViT-B-32": 63.4}
@@ -192,7 +201,13 @@ DEMO_BACKGROUNDS = 10  # the demo world's kinds of background (clipmend.demo.tex
 
 
 def dataset_sizes(entry: dict[str, Any]) -> dict[str, int]:
-    """Classes, train/debug/test rows, and files listed while indexing, from config alone."""
+    """Classes, train/debug/test rows, and files listed while indexing, from config alone.
+
+    ``entry["counted"]`` (set by benchmarks/cost_check.py from a finished run's index, never by
+    a config) gives the sizes counted instead: a folder data set's size is not in its config.
+    """
+    if entry.get("counted"):
+        return dict(entry["counted"])
     kind, opts = entry.get("kind"), dict(entry.get("options") or {})
     if kind == "imagenet":
         classes, train_all, holdout, listed = 1000, 1_281_167, 50_000, 1_331_167
@@ -262,9 +277,70 @@ def generation(config: dict[str, Any], dataset: str, fill: float = 1.0) -> dict[
 # --- host memory per job (bytes) -----------------------------------------------------------
 
 
+# What the code holds, per feature value or row: measured on the dev VM (pyarrow 19, glibc
+# malloc, one thread) by the micro-benchmarks in benchmarks/cost_check.py (``--calibrate``
+# re-measures and prints them), rounded.
+# write_features: the float16 copy, the parquet writer's repetition and definition levels (int16
+# each per value of a FixedSizeList column), dictionary indices (int32) and the encoded and
+# compressed pages, on top of the resident float32 input: +16 B per value at 21,000 x 1,024
+# and 100,000 x 512 values, +33 MB fixed
+PARQUET_WRITE_BYTES = 16.0
+# read_features: the float16 table, its decoded pages and the float32 result, per stored value
+# of the file (a split filter applies after the whole file is read): 7-16 B at 4-51 M values
+PARQUET_READ_BYTES = 11.0
+PARQUET_FIXED_GB = 0.05  # pyarrow's memory pool and the reader's buffers on first use
+# clipmend.models.features.extract: float32 batches kept in a list, then their concatenation
+# (glibc keeps the freed batches in its heap, so both count until the process ends)
+EXTRACT_BYTES = 8.0
+# one row of a data set index read into pandas (id, image and mask references, split, label,
+# class and attribute; strings as Python objects): the demo's 22,800-row index adds 68 MB
+INDEX_ROW_BYTES = 3000.0
+
+
 def _features_bytes(rows: float, dim: int) -> float:
-    """Peak of ``extract`` then ``write_features``: float32 batches + their concatenation."""
-    return 8.0 * rows * dim
+    """Peak of ``extract`` then ``write_features``: float32 batches, their concatenation, the writer."""
+    return (EXTRACT_BYTES + PARQUET_WRITE_BYTES) * rows * dim + PARQUET_FIXED_GB * GB
+
+
+def _read_bytes(values: float) -> float:
+    """Peak of ``read_features`` of a file of ``values`` feature values (with its float32 result)."""
+    return PARQUET_READ_BYTES * values + PARQUET_FIXED_GB * GB
+
+
+def _token_view_bytes(entry: dict[str, Any], rows: float, cuda: bool) -> float:
+    """On the CPU, a ViT's pooled feature is a view of its last hidden state (``x[:, 0]``), and
+    ``devices.to_numpy`` keeps that view: every batch's (tokens x width) float32 output stays
+    alive until the concatenation. On a GPU the copy to the host takes the view only."""
+    if cuda:
+        return 0.0
+    tokens, width = vit_tokens(entry)
+    return 4.0 * rows * tokens * width
+
+
+def vit_tokens(entry: dict[str, Any]) -> tuple[int, int]:
+    """(tokens, width) of a ViT image tower's last hidden state ((0, 0) for a CNN).
+
+    From the arch's name (``patch16``) or ``kwargs.patch_size``, the input size, and the
+    feature dimension (a timm ViT's pooled feature is its width); open_clip towers from
+    ``CLIP_VISION`` (their configs' ``vision_cfg``).
+    """
+    arch = str(entry.get("arch"))
+    px = profile(entry)[0]
+    if arch in CLIP_VISION:
+        patch, width = CLIP_VISION[arch]
+    else:
+        match = re.search(r"patch(\d+)", arch)
+        patch = int((entry.get("kwargs") or {}).get("patch_size") or (match and match.group(1)) or 0)
+        width = profile(entry)[2]
+        if not patch or "_r26_" in arch or "_r50_" in arch:  # CNNs, hybrids (a conv stem)
+            return 0, 0
+    if not patch:
+        return 0, 0
+    return (px // patch) ** 2 + 1, width
+
+
+# open_clip ViT image towers: (patch size, width) from their configs' vision_cfg
+CLIP_VISION = {"clipmend-tiny": (8, 128), "ViT-B-32": (32, 768), "ViT-L-14": (14, 1024)}
 
 
 def _model_bytes(mparams: float) -> float:
@@ -321,17 +397,20 @@ GPU_NODE: dict[str, float] = {"base_gb": BASE_GB, "cuda_gb": CUDA_HOST_GB, "work
 
 def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | None = None,
                   threads: int = 1, fill: float = 1.0, cuda: bool = True,
-                  host: dict[str, float] | None = None) -> float:
+                  host: dict[str, float] | None = None, makes_images: bool = True) -> float:
     """Projected peak host memory (GB) of one job of ``rule`` (0 for a rule not modelled).
 
     ``cuda``: the job runs on a GPU (its process holds a CUDA context); False on the CPU.
     ``host``: base process, CUDA context and worker sizes (``GPU_NODE`` by default).
+    ``makes_images``: a generation job has images to make (it loads the pipeline); False where
+    the store holds them all already (the time model's collective sets), so it only lists them.
     """
     host = host or GPU_NODE
     base_gb, cuda_gb = host["base_gb"], host["cuda_gb"] if cuda else 0.0
     entry = config["datasets"][dataset]
     sizes = dataset_sizes(entry)
-    workers = max(0, min(8, threads - 1)) * host["worker_gb"] * GB  # decoding (features only)
+    n_workers = max(0, min(8, threads - 1))  # decoding (features only)
+    workers = n_workers * host["worker_gb"] * GB
     gpu_base = (base_gb + cuda_gb) * GB
     if model is not None:
         px, _, dim, mparams, _ = profile(config["models"][model])
@@ -344,35 +423,61 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
     if rule in ("extract_features", "generated_features", "cross_features"):
         rows_all = sizes["train"] + sizes["debug"] + sizes["test"]
         gen = generation(config, dataset, fill)
-        batch = feature_batch_size(config, config["models"][model])
-        base = gpu_base + _model_bytes(mparams) + _batch_bytes(config, config["models"][model])
+        model_entry = config["models"][model]
+        batch = feature_batch_size(config, model_entry)
+        mparams += _text_tower_mparams(model_entry)
+        base = gpu_base + _model_bytes(mparams) + _batch_bytes(config, model_entry)
+        if host.get("fork_rss"):  # each worker counted at the parent's size when forked
+            workers = n_workers * (gpu_base + _model_bytes(mparams) + _index_bytes(sizes))
 
         def decoding(rows: float) -> float:  # data.image_batches: workers only past one batch
             return workers if rows > batch else 0.0
 
-        if rule == "extract_features":
-            return (base + decoding(rows_all) + _features_bytes(rows_all, dim)) / GB
+        if rule == "extract_features":  # the index, its images, their features written once
+            return (base + decoding(rows_all) + _index_bytes(sizes) + _array_bytes(entry, rows_all)
+                    + _features_bytes(rows_all, dim) + _token_view_bytes(model_entry, rows_all, cuda)) / GB
         if rule == "generated_features":  # one set after the other
-            return (base + decoding(gen["per_set"]) + _features_bytes(gen["per_set"], dim)) / GB
+            return (base + decoding(gen["per_set"]) + _features_bytes(gen["per_set"], dim)
+                    + _token_view_bytes(model_entry, gen["per_set"], cuda)) / GB
         own = 2 * gen["per_set"]
         todo = max(0.0, gen["individual_union"] - gen["per_set"])
         held = 4.0 * (own + todo) * dim  # features of every image the target needs, float32
-        transient = max(4.0 * todo * dim, 8.0 * gen["per_set"] * dim)
+        # the reads of its own sets, the extraction of the rest, then one file per source written
+        transient = max(_read_bytes(gen["per_set"] * dim), EXTRACT_BYTES * todo * dim
+                        + _token_view_bytes(model_entry, todo, cuda),
+                        PARQUET_WRITE_BYTES * gen["per_set"] * dim + PARQUET_FIXED_GB * GB)
         manifests = (gen["sources"] - 1) * gen["per_set"] * MANIFEST_ROW_BYTES * 2
         return (base + decoding(todo) + held + transient + manifests) / GB
     if rule == "collect_failures":
-        rows = sizes["train"] + sizes["debug"]
-        peak = base_gb * GB + 6.0 * rows * dim + 4.0 * sizes["debug"] * dim
+        # the whole feature file is read (the split filter applies after), then the train and
+        # debug rows are copied out of the float32 result (boolean indexing)
+        rows_all = sizes["train"] + sizes["debug"] + sizes["test"]
+        peak = base_gb * GB + _read_bytes(rows_all * dim) + 4.0 * (sizes["train"] + sizes["debug"]) * dim
         if not has_own_head(config["models"][model], entry):  # a baseline head, on the device
             peak += 8.0 * sizes["train"] * dim + 16.0 * sizes["train"] * sizes["classes"]
             peak += cuda_gb * GB
         return peak / GB
     if rule == "clip_debug_features":
         px, _, dim, mparams, _ = profile(config["clip"])
+        mparams += _text_tower_mparams(config["clip"], clip=True)
         rows = sizes["debug"]
+        if host.get("fork_rss"):  # each worker counted at the parent's size when forked
+            workers = n_workers * (gpu_base + _model_bytes(mparams) + _index_bytes(sizes))
         workers = workers if rows > feature_batch_size(config, config["clip"]) else 0.0
         return (gpu_base + workers + _model_bytes(mparams) + _batch_bytes(config, config["clip"])
-                + _features_bytes(sizes["debug"], dim)) / GB
+                + _index_bytes(sizes) + _array_bytes(entry, rows) + _features_bytes(rows, dim)
+                + _token_view_bytes(config["clip"], rows, cuda)) / GB
+    if rule == "spurious_clip_features":  # every train/val/test image's pre-projection feature
+        px, _, dim, mparams, _ = profile(config["clip"])
+        mparams += _text_tower_mparams(config["clip"], clip=True)
+        rows = sizes["train"] + sizes["debug"] + sizes["test"]
+        width = vit_tokens(config["clip"])[1] or dim
+        if host.get("fork_rss"):  # each worker counted at the parent's size when forked
+            workers = n_workers * (gpu_base + _model_bytes(mparams) + _index_bytes(sizes))
+        workers = workers if rows > feature_batch_size(config, config["clip"]) else 0.0
+        return (gpu_base + workers + _model_bytes(mparams) + _batch_bytes(config, config["clip"])
+                + _index_bytes(sizes) + _array_bytes(entry, rows) + EXTRACT_BYTES * rows * width
+                + _token_view_bytes(config["clip"], rows, cuda)) / GB
     if rule == "assign_backgrounds":
         _, _, dim, mparams, _ = profile(config["clip"])
         texts = sizes["classes"] * backgrounds_per_class(config)
@@ -380,16 +485,65 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
                 + 8.0 * texts * dim) / GB
     if rule.removesuffix("_shard") in ("generate_images", "generate_collective"):
         gen = generation(config, dataset, fill)
-        pipeline = SD_HOST_GB if config["generator"].get("backend") == "diffusers" else 0.0
+        diffusers = config["generator"].get("backend") == "diffusers" and makes_images
+        pipeline = sd_host_gb(config) if diffusers else 0.0
         return (gpu_base + pipeline * GB + 2 * gen["per_set"] * 1000.0) / GB
     if rule == "propose_backgrounds":
         return base_gb + 0.5
-    if rule == "train_backbone":  # the demo's models, trained from scratch
-        return base_gb + TRAIN_BYTES_PER_PARAM * profile(config["models"][model])[3] * 1e6 / GB
-    if rule == "train_clip":  # image and text towers, and open_clip's BPE tokenizer
-        mparams = profile(config["clip"])[3] + CLIP_TEXT_MPARAMS.get(str(config["clip"]["arch"]), 63.4)
-        return base_gb + TOKENIZER_GB + TRAIN_BYTES_PER_PARAM * mparams * 1e6 / GB
+    if rule in ("train_backbone", "train_clip"):  # the demo's models, trained from scratch
+        batch = int(((config.get("clip") or {}).get("train") if rule == "train_clip"
+                     else config.get("train", {})).get("batch_size", 128))
+        key = "clip" if rule == "train_clip" else model
+        net = config["clip"] if rule == "train_clip" else config["models"][model]
+        act = (host.get("train_act_m") or {}).get(key) or TRAIN_ACT_PER_LARGEST * profile(net)[4]
+        mparams = profile(net)[3]
+        rows = sizes["train"]
+        extra = 0.0
+        if rule == "train_clip":  # image and text towers, open_clip's BPE tokenizer, the CLIP split
+            mparams += CLIP_TEXT_MPARAMS.get(str(net["arch"]), 63.4)
+            rows, extra = sizes["listed"] - sizes["train"] - sizes["debug"] - sizes["test"], TOKENIZER_GB * GB
+        px = profile(net)[0]
+        # weights, gradients and AdamW's two buffers; the autograd graph of one batch (every
+        # leaf module's output is kept for the backward); the split decoded once into float32
+        # (its batches and their concatenation: training._preload); the index
+        return (base_gb * GB + extra + TRAIN_BYTES_PER_PARAM * mparams * 1e6 + 4.0 * act * 1e6 * batch
+                + 2 * 4.0 * rows * 3 * px * px + _index_bytes(sizes)) / GB
     return 0.0
+
+
+def _text_tower_mparams(entry: dict[str, Any], clip: bool = False) -> float:
+    """An open_clip model loads whole (``clip.loading.load_clip``): its text tower's parameters too
+    (``clip``: the config's CLIP, an open_clip model)."""
+    if clip or entry.get("source") == "open_clip":
+        return CLIP_TEXT_MPARAMS.get(str(entry.get("arch")), 63.4)
+    return 0.0
+
+
+def sd_host_gb(config: dict[str, Any]) -> float:
+    """Host memory (GB) of loading the generator's diffusers pipeline: a local pipeline folder's
+    weight files twice (the files read, the modules built from them), else SD v1.5's SD_HOST_GB."""
+    from pathlib import Path
+
+    folder = Path(str(_gen_option(config, "model", "")))
+    if folder.is_dir():
+        files = [f for f in folder.rglob("*") if f.suffix in (".safetensors", ".bin", ".ckpt")]
+        return 2 * sum(f.stat().st_size for f in files) / GB
+    return SD_HOST_GB
+
+
+def _index_bytes(sizes: dict[str, int]) -> float:
+    """A data set's index read into pandas (every listed row)."""
+    return INDEX_ROW_BYTES * sizes["listed"]
+
+
+def _array_bytes(entry: dict[str, Any], rows: float) -> float:
+    """Pages of a memory-mapped uint8 image array that ``rows`` rows touch (they count in RSS):
+    the demo's and CIFAR's ``images.npy``; 0 where images are files, decoded one by one."""
+    kind = entry.get("kind")
+    if kind not in ("demo", "cifar10", "cifar100"):
+        return 0.0
+    px = int((entry.get("options") or {}).get("image_size", 32)) if kind == "demo" else 32
+    return rows * px * px * 3.0
 
 
 def mem_mb(rule: str, config: dict[str, Any], dataset: str, model: str | None = None,
@@ -415,8 +569,10 @@ def forward_seconds(config: dict[str, Any], entry: dict[str, Any], images: float
     family = str(entry.get("family", ""))
     tflops = gpu["forward_tflops"].get(family, gpu["forward_tflops_default"])
     forward = images * gflops / (tflops * 1e3)
-    rate = cpu["decode_jpeg_per_s"] if source == "jpeg" else cpu["decode_png_per_s"]
     workers = max(0, min(8, threads - 1))
+    if source == "array":  # rows of a uint8 array, normalised in the job's own process
+        return forward
+    rate = cpu["decode_jpeg_per_s"] if source == "jpeg" else cpu["decode_png_per_s"]
     decode = images / (rate * max(1, workers))
     return max(forward, decode) if workers else forward + decode
 
@@ -434,6 +590,15 @@ def sd_seconds(images: float, config: dict[str, Any], gpu: dict | None = None) -
     pixels = int(_gen_option(config, "height", 512)) * int(_gen_option(config, "width", 512)) / 512**2
     scale = (SD_FIXED_SHARE + (1 - SD_FIXED_SHARE) * steps / 50) * pixels
     return images * scale / gpu["sd_images_per_s"]
+
+
+def generated_pixels(config: dict[str, Any]) -> int:
+    """Pixels of one generated image: the generator's height x width (SD: 512 x 512), or the
+    demo world's image size (the copy-paste generator)."""
+    world = _gen_option(config, "world", None)
+    if isinstance(world, dict) and world.get("image_size"):
+        return int(world["image_size"]) ** 2
+    return int(_gen_option(config, "height", 512)) * int(_gen_option(config, "width", 512))
 
 
 def _gen_option(config: dict[str, Any], key: str, default: Any) -> Any:
@@ -460,7 +625,7 @@ def head_budget_gb(config: dict[str, Any], gpu: dict[str, Any] | None = None) ->
 
 
 HEAD_FLOPS_PER_NDC = 4.0  # forward + weight gradient (see head_flops)
-HEAD_RULES = ("debug_heads", "collective_heads", "lambda_sweep", "k_sweep")
+HEAD_RULES = ("debug_heads", "debug_head_seeds", "collective_heads", "lambda_sweep", "k_sweep")
 
 
 def head_flops(rows_orig: float, gen_rows: list[float], dim: int, classes: int, epochs: int) -> float:
@@ -484,6 +649,9 @@ def head_job(rule: str, config: dict, dataset: str, model: str, gpu: dict | None
     epochs = int(config["head"]["epochs"])
     if rule == "debug_heads":  # baseline (λ = 0), random, individual
         gen_rows, sets = [0.0, per_set, per_set], 2
+    elif rule == "debug_head_seeds":  # the baseline, and random and individual once per seed
+        seeds = len((config.get("spurious") or {}).get("seeds") or [0])
+        gen_rows, sets = [0.0] + [per_set, per_set] * seeds, 2
     elif rule == "collective_heads":  # one head per generated set, the sets streamed one at a time
         gen_rows, sets = [per_set] * sources, 1
     elif rule == "lambda_sweep":  # one set, one head per λ
@@ -497,13 +665,19 @@ def head_job(rule: str, config: dict, dataset: str, model: str, gpu: dict | None
     budget = head_budget_gb(config, gpu)
     transfer = held_gb / gpu["pcie_gb_per_s"] * epochs if held_gb > 0.8 * budget else 0.0
     seconds = max(flops / (gpu["head_tflops"] * 1e12), transfer)
-    # read as float32 (collective_heads keeps its generated sets float16), plus the transient
-    # float16 buffer of the read and Python, torch, a CUDA context
-    orig_gb = (sizes["train"] + sizes["debug"] + sizes["test"]) * dim * 2 / GB
-    arrays = 2 * orig_gb + (held_gb - orig_gb) * (1 if rule == "collective_heads" else 2)
+    # the original features read whole (float32, with the reader's transient), the generated
+    # sets' features held (float32; collective_heads keeps them float16, one set on the device at
+    # a time), and on the CPU the planner's standardised float32 copy (capped by the budget);
+    # on a GPU the device holds that copy and the host stages pieces (1 GB). Plus Python, torch
+    # and a CUDA context.
+    orig_values = (sizes["train"] + sizes["debug"] + sizes["test"]) * dim
+    gen_values = sets * per_set * dim
+    gen_bytes = (2.0 if rule == "collective_heads" else 4.0) * gen_values
     host = host or GPU_NODE
-    share = 1.0 if cuda else min(2 * held_gb, float((config.get("memory") or {}).get("host_gb", 16)))
-    peak = host["base_gb"] + (host["cuda_gb"] if cuda else 0.0) + arrays + orig_gb + share
+    host_gb = float((config.get("memory") or {}).get("host_gb", 16))
+    share = 1.0 * GB if cuda else min(4.0 * (orig_values + gen_values), host_gb * GB)
+    peak = (host["base_gb"] + (host["cuda_gb"] if cuda else 0.0)) + (
+        _read_bytes(orig_values) + gen_bytes + share) / GB
     return flops, seconds, peak, held_gb
 
 
@@ -522,26 +696,40 @@ def job_hours(rule: str, config: dict[str, Any], dataset: str, model: str | None
     entry = config["datasets"][dataset]
     sizes = dataset_sizes(entry)
     gen = generation(config, dataset, fill)
+    source = "array" if _array_bytes(entry, 1) else "jpeg"  # rows of a uint8 array: sliced, not decoded
     if rule == "extract_features":
         rows = sizes["train"] + sizes["debug"] + sizes["test"]
-        return forward_seconds(config, config["models"][model], rows, "jpeg", threads, cpu, gpu) / 3600
+        return forward_seconds(config, config["models"][model], rows, source, threads, cpu, gpu) / 3600
     if rule == "clip_debug_features":
-        return forward_seconds(config, {**config["clip"], "family": "clip"}, sizes["debug"], "jpeg",
+        return forward_seconds(config, {**config["clip"], "family": "clip"}, sizes["debug"], source,
                                threads, cpu, gpu) / 3600
+    if rule == "spurious_clip_features":
+        rows = sizes["train"] + sizes["debug"] + sizes["test"]
+        return forward_seconds(config, {**config["clip"], "family": "clip"}, rows, source,
+                               threads, cpu, gpu) / 3600
+    if rule in ("train_backbone", "train_clip"):  # forward and backward (2x the forward) per epoch
+        net = config["clip"] if rule == "train_clip" else config["models"][model]
+        train = (net.get("train") if rule == "train_clip" else config.get("train")) or {}
+        rows = (sizes["listed"] - sizes["train"] - sizes["debug"] - sizes["test"]
+                if rule == "train_clip" else sizes["train"])
+        images = 3 * rows * int(train.get("epochs", 1))
+        return forward_seconds(config, {**net, "family": ""}, images, "array", threads, cpu, gpu) / 3600
+    # decode_png_per_s is for 512 px images: decoding scales with the generated images' pixels
+    png_cpu = {**cpu, "decode_png_per_s": cpu["decode_png_per_s"] * 512**2 / generated_pixels(config)}
     if rule == "generated_features":
         return forward_seconds(config, config["models"][model], 2 * gen["per_set"], "png", threads,
-                               cpu, gpu) / 3600
+                               png_cpu, gpu) / 3600
     if rule == "filter_images":  # CLIP over both generated sets
         return forward_seconds(config, {**config["clip"], "family": "clip"}, 2 * gen["per_set"], "png",
-                               threads, cpu, gpu) / 3600
+                               threads, png_cpu, gpu) / 3600
     if rule == "cross_features":
         todo = max(0.0, gen["individual_union"] - gen["per_set"])
-        return forward_seconds(config, config["models"][model], todo, "png", threads, cpu, gpu) / 3600
+        return forward_seconds(config, config["models"][model], todo, "png", threads, png_cpu, gpu) / 3600
     if rule.removesuffix("_shard") in GENERATION_RULES:  # the first job generates; later ones reuse
         return generation_job_hours(rule, config, dataset, fill, gpu, first)
     if rule == "collect_failures":  # a baseline head trains on the GPU (clipmend.debugging.heads)
-        if has_own_head(config["models"][model], entry):
-            return 0.02
+        if has_own_head(config["models"][model], entry):  # its own head's predictions: a read
+            return 0.0
         _, _, dim, _, _ = profile(config["models"][model])
         epochs = int(config["failures"].get("baseline", {}).get("epochs", 1000))
         flops = head_flops(sizes["train"], [0.0], dim, sizes["classes"], epochs)
@@ -566,10 +754,11 @@ def head_job_mem_mb(features_mb: float, device: str, host_gb: float, attempt: in
     """
     base = BASE_GB * 1000 + (0 if device == "cpu" else CUDA_HOST_GB * 1000)
     if device.startswith("cuda"):
-        share = 512.0
+        share = 1000.0
     else:  # cpu, or auto (which may find no GPU): the CPU plan
         share = min(host_gb * 1000, 2 * features_mb + 512)
-    return int((base + 1000 + 3 * features_mb + share) * attempt)
+    read = PARQUET_READ_BYTES / 2 * features_mb  # per float16 value stored: READ bytes (see _read_bytes)
+    return int((base + 1000 + read + share) * attempt)
 
 
 

@@ -260,11 +260,17 @@ def test_cost_model_matches_the_runs_measured_memory(run, capsys):
     assert status == 0 and worst <= 1.5, out
 
 
-def test_cost_check_fails_on_a_wrong_model(run, monkeypatch, capsys):
-    """The cluster node's host figures (base 1.2 GB + a CUDA context) applied to this CPU run."""
+@pytest.mark.parametrize("wrong", ["cluster node", "imports"])
+def test_cost_check_fails_on_a_wrong_model(run, monkeypatch, capsys, wrong):
+    """Two wrong models: the cluster node's host figures (base 1.2 GB + a CUDA context) applied to
+    this CPU run, or every job's script taken to import only pandas and pyarrow (no torch)."""
     from clipmend import cost
 
     cost_check = cost_check_module()
-    monkeypatch.setattr(cost_check, "measure_base", lambda kind: (cost.BASE_GB + cost.CUDA_HOST_GB, 1.0))
+    if wrong == "cluster node":
+        monkeypatch.setattr(cost_check, "measure_base", lambda kind: (cost.BASE_GB + cost.CUDA_HOST_GB, 1.0))
+    else:
+        light = cost_check.measure_base("light")
+        monkeypatch.setattr(cost_check, "measure_base", lambda kind: light)
     assert cost_check.main([str(run), "--skip-measure"]) == 1
     assert float(capsys.readouterr().out.strip().splitlines()[-1].split()[-1]) > 1.5
