@@ -177,13 +177,13 @@ def get_section(section):
     scripts read them with ``RunSettings.from_config(snakemake.config)``.
     """
     values = run_settings.strip_run_settings(section, config[section])
-    if section == "generator":  # the edit set's keys (rule edit_images): text sets never re-run for them
+    if section == "generator":  # the edit set's keys (edit_images reads them); text sets never re-run for them
         values = {k: v for k, v in values.items() if k not in ("mode", "edit")}
     return values
 
 
 def get_edit_generator(wildcards):
-    """Config ``generator`` for the edit set (rule ``edit_images``): the text set's and ``edit``."""
+    """Config ``generator`` for the edit set (for ``edit_images``): the text set's and ``edit``."""
     return {**get_section("generator"), "edit": dict(config["generator"].get("edit") or {})}
 
 
@@ -258,7 +258,8 @@ def _text_features(filtered):
     """Features of the text-to-image individual set, filtered or not: the run's own when it matches filter.enabled."""
     if filtered == bool(config["filter"]["enabled"]):
         return "results/{dataset}/{model}/gen_features/individual.parquet"
-    return "results/{dataset}/{model}/gen_features/" + ("filtered" if filtered else "unfiltered") + "/individual.parquet"
+    which = "filtered" if filtered else "unfiltered"
+    return f"results/{{dataset}}/{{model}}/gen_features/{which}/individual.parquet"
 
 
 #: generation_variants.csv: each variant's generated features (a model's individual-debugging set);
