@@ -59,6 +59,15 @@ STEPS = {
     "spurious_train": "clipmend.spurious.steps:train_method",
     "spurious_aiou": "clipmend.spurious.steps:method_aiou",
     "spurious_compare": "clipmend.spurious.steps:compare",
+    "filter_images": "clipmend.generation.steps:filter_images",
+    "generated_features_variant": "clipmend.models.steps:generated_features",
+    "filter_quality": "clipmend.reporting.steps:filter_quality",
+    "generation_variant_seeds": "clipmend.debugging.steps:variant_head_seeds",
+    "generation_variants": "clipmend.reporting.steps:generation_variants",
+    "edit_images": "clipmend.generation.steps:edit_images",
+    "edit_features": "clipmend.models.steps:generated_features",
+    "paper_redetect": "clipmend.spurious.steps:redetect",
+    "export_set": "clipmend.generation.steps:export_set",
 }
 
 

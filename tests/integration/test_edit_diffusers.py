@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from clipmend.data.images import load_image, load_mask
-from clipmend.generation.edit import edit_images
+from clipmend.generation.steps import edit_images
 from tests.integration.test_generate_diffusers import FAST, one_torch_thread, tiny_model  # noqa: F401 (fixtures)
 from tests.unit.test_edit import demo, generator  # noqa: F401 (a fixture)
 

@@ -11,12 +11,12 @@ from clipmend.demo.world import WorldSpec, object_pools
 from clipmend.generation.edit import (
     HeldoutSourceError,
     SourceEditor,
-    edit_images,
     edit_requests,
     edit_settings,
     sources_of,
 )
 from clipmend.generation.registry import create_generator
+from clipmend.generation.steps import edit_images
 from clipmend.generation.store import generate_set
 from clipmend.io import write_json, write_parquet
 from tests.unit.test_generate import WORLD
@@ -102,8 +102,8 @@ def test_edit_images_keeps_the_object_replaces_the_background_and_links_the_sour
     args = (root / "assignments.parquet", root / "failures.parquet", root / "index.parquet",
             root / "classes.json")
     manifest = edit_images(*args, tmp_path / "edit.parquet", generator(), tmp_path / "store")
-    assert list(manifest.columns[:10]) == ["id", "image", "class_name", "label", "background", "prompt", "seed",
-                                           "blanked", "source", "source_sha"]
+    assert list(manifest.columns[:13]) == ["id", "image", "class_name", "label", "background", "prompt", "seed",
+                                           "blanked", "true_class", "true_background", "defect", "source", "source_sha"]
     assert set(manifest["source"]) == {"val-bag-0001", "val-coat-0002"}  # the seed failures, never heldout
     assert set(zip(manifest["label"], manifest["background"])) == {(8, "snow"), (4, "lava")}
     assert len(manifest) == 6 and manifest["image"].is_unique

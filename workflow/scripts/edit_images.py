@@ -1,6 +1,6 @@
 """Edit a model's debug_seed failures into its chosen uncommon backgrounds (its edit set)."""
 
-from clipmend.generation.edit import edit_images
+from clipmend.generation.steps import edit_images
 from clipmend.logs import to_file
 from clipmend.run_settings import RunSettings
 

@@ -84,7 +84,7 @@ class CopyPasteGenerator:
 
     def _prior_background(self, class_name: str, rng: np.random.Generator, avoid: str | None = None) -> str:
         probs = train_background_distribution(self.spec, class_name).copy()
-        if avoid is not None:
+        if avoid in self.spec.backgrounds:  # a prompted background outside the world's (binary mode) is never drawn
             probs[self.spec.backgrounds.index(avoid)] = 0.0
         return self.spec.backgrounds[rng.choice(len(self.spec.backgrounds), p=probs / probs.sum())]
 

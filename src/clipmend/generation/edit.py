@@ -31,14 +31,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from clipmend import provenance
 from clipmend.data.images import load_image, load_mask
 from clipmend.data.registry import MASK_COLUMN
 from clipmend.generation.requests import format_generation_prompt, request_seed
-from clipmend.generation.steps import _chosen, _generator, batch_size
-from clipmend.generation.store import generate_set
-from clipmend.io import read_json, read_parquet, write_parquet
-from clipmend.run_settings import RunSettings, settled
 
 log = logging.getLogger(__name__)
 
@@ -196,32 +191,3 @@ def generation_mode(generator: Mapping[str, Any]) -> str:
     if mode not in MODES:
         raise ValueError(f"generator.mode is {mode!r}; valid: {list(MODES)}")
     return mode
-
-
-def edit_images(assignments: PathLike, failures: PathLike, index: PathLike, classes: PathLike,
-                edit_out: PathLike, generator: Mapping[str, Any], store: PathLike,
-                run: RunSettings | None = None, threads: int | None = None) -> pd.DataFrame:
-    """A model's ``edit`` set: its debug_seed failures edited into its top-k backgrounds per class.
-
-    Images go to the shared content-addressed ``store`` (claims, atomic writes, safety retries
-    as every generated set); the output is their manifest, the individual set's columns plus
-    ``source`` and ``source_sha``.
-    """
-    run = settled(run)
-    class_names = read_json(classes)
-    chosen = _chosen(assignments, generator["k"], class_names, "edit: ")
-    found = read_parquet(failures)
-    seeds = found[found["part"] == SEED_PART].sort_values("id")
-    sources = sources_of(read_parquet(index), list(seeds["id"]))
-    shas = {i: source_sha(s) for i, s in sources.items()}
-    requests = edit_requests(seeds, found, chosen, class_names, generator["prompt"],
-                             generator["images_per_background"], generator["seed"], shas)
-    edit_options = {"options": {**generator.get("options", {}), **edit_settings(generator)}}
-    backend = _generator({**generator, **edit_options, "backend": f"{generator['backend']}-edit"}, run, threads)
-    editor = SourceEditor(backend, sources)
-    log.info("editing %d debug_seed failures into %d images", len(seeds), len(requests))
-    manifest = generate_set(editor, requests, store, batch_size(generator))
-    manifest.attrs[provenance.KEY] = provenance.capture(
-        "edit_images", editor.device, batch_sizes={"generation": batch_size(generator)})
-    write_parquet(manifest, edit_out)
-    return manifest

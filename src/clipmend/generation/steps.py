@@ -24,6 +24,7 @@ from clipmend import provenance
 from clipmend.clip.assign import top_backgrounds
 from clipmend.config_check import moved_key_error
 from clipmend.cost import shard_labels
+from clipmend.generation.edit import SEED_PART, SourceEditor, edit_requests, edit_settings, source_sha, sources_of
 from clipmend.generation.registry import Generator, create_generator
 from clipmend.generation.requests import ImageRequest, debug_requests, random_requests
 from clipmend.generation.store import generate_set
@@ -122,6 +123,35 @@ def generate_collective(assignments: PathLike, classes: PathLike, collective_out
     requests = debug_requests(chosen, class_names, generator["prompt"],
                               generator["images_per_background"], generator["seed"])
     _write_set(backend, _in_shard(requests, len(class_names), shard), store, generator, collective_out)
+
+
+def edit_images(assignments: PathLike, failures: PathLike, index: PathLike, classes: PathLike,
+                edit_out: PathLike, generator: Mapping[str, Any], store: PathLike,
+                run: RunSettings | None = None, threads: int | None = None) -> pd.DataFrame:
+    """A model's ``edit`` set: its debug_seed failures edited into its top-k backgrounds per class.
+
+    Images go to the shared content-addressed ``store`` (claims, atomic writes, safety retries
+    as every generated set); the output is their manifest, the individual set's columns plus
+    ``source`` and ``source_sha``.
+    """
+    run = settled(run)
+    class_names = read_json(classes)
+    chosen = _chosen(assignments, generator["k"], class_names, "edit: ")
+    found = read_parquet(failures)
+    seeds = found[found["part"] == SEED_PART].sort_values("id")
+    sources = sources_of(read_parquet(index), list(seeds["id"]))
+    shas = {i: source_sha(s) for i, s in sources.items()}
+    requests = edit_requests(seeds, found, chosen, class_names, generator["prompt"],
+                             generator["images_per_background"], generator["seed"], shas)
+    edit_options = {"options": {**generator.get("options", {}), **edit_settings(generator)}}
+    backend = _generator({**generator, **edit_options, "backend": f"{generator['backend']}-edit"}, run, threads)
+    editor = SourceEditor(backend, sources)
+    log.info("editing %d debug_seed failures into %d images", len(seeds), len(requests))
+    manifest = generate_set(editor, requests, store, batch_size(generator))
+    manifest.attrs[provenance.KEY] = provenance.capture(
+        "edit_images", editor.device, batch_sizes={"generation": batch_size(generator)})
+    write_parquet(manifest, edit_out)
+    return manifest
 
 
 def merge_manifests(parts: Sequence[PathLike], out: PathLike) -> pd.DataFrame:

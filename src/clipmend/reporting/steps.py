@@ -21,7 +21,7 @@ from clipmend.debugging.collective import overlap_summary, relative_accuracy
 from clipmend.evaluation.iou import failure_iou as iou_matrix
 from clipmend.evaluation.iou import family_order, iou_summary
 from clipmend.io import read_csvs, read_json, read_parquet, write_csv
-from clipmend.reporting import plots, tables
+from clipmend.reporting import generation, plots, tables
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +121,14 @@ def generated_grid(manifest: PathLike, png_out: PathLike, source: str) -> None:
     kind, name = parse_source(source)
     what = f"{name}'s individual set" if kind == "model" else f"family {name}'s pooled set"
     plots.plot_generated_grid(read_parquet(manifest), png_out, title=f"Generated images: {what}")
+
+
+def filter_quality(manifests: Sequence[PathLike], table_out: PathLike, grid_out: PathLike) -> None:
+    """``filter_quality.csv`` (precision and recall of dropping a defective image) and the kept-vs-dropped grid."""
+    generation.filter_quality(manifests, table_out)
+    generation.filter_grid(manifests, grid_out)
+
+
+def generation_variants(predictions: Sequence[PathLike], variants: Sequence[str], out: PathLike) -> pd.DataFrame:
+    """``generation_variants.csv``: each variant's held-out gain and test accuracy with paired 95% intervals."""
+    return generation.generation_variants(predictions, variants, out)
