@@ -395,6 +395,15 @@ def feature_batch_size(config: dict[str, Any], entry: dict[str, Any],
 GPU_NODE: dict[str, float] = {"base_gb": BASE_GB, "cuda_gb": CUDA_HOST_GB, "worker_gb": WORKER_GB}
 
 
+#: rules that do what another rule does, on a set of the same size or smaller (sized as that rule)
+SAME_WORK_AS = {
+    "edit_images": "generate_images",  # memory: the pipeline and one set (time: job_hours)
+    "edit_features": "generated_features",  # one set's features (generated_features: two)
+    "generated_features_variant": "generated_features",
+    "generation_variant_seeds": "debug_head_seeds",  # seeded heads, one per variant and seed
+}
+
+
 def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | None = None,
                   threads: int = 1, fill: float = 1.0, cuda: bool = True,
                   host: dict[str, float] | None = None, makes_images: bool = True) -> float:
@@ -405,6 +414,7 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
     ``makes_images``: a generation job has images to make (it loads the pipeline); False where
     the store holds them all already (the time model's collective sets), so it only lists them.
     """
+    rule = SAME_WORK_AS.get(rule, rule)
     host = host or GPU_NODE
     base_gb, cuda_gb = host["base_gb"], host["cuda_gb"] if cuda else 0.0
     entry = config["datasets"][dataset]
@@ -692,6 +702,10 @@ def job_hours(rule: str, config: dict[str, Any], dataset: str, model: str | None
               threads: int = 1, fill: float = 1.0, cpu: dict | None = None,
               gpu: dict | None = None, first: bool = True) -> float:
     """Projected hours of one job (the worst job: ``first`` generation job makes the shared images)."""
+    if rule == "edit_images":  # a model's own set, never shared: img2img runs strength x the steps
+        strength = float((config["generator"].get("edit") or {}).get("strength", 0.75))
+        return sd_seconds(generation(config, dataset, fill)["per_set"], config, gpu) * strength / 3600
+    rule = SAME_WORK_AS.get(rule, rule)
     cpu, gpu = cpu or CPU, gpu or gpu_kind(config)
     entry = config["datasets"][dataset]
     sizes = dataset_sizes(entry)

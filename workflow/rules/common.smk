@@ -264,11 +264,13 @@ def _text_features(filtered):
 
 #: generation_variants.csv: each variant's generated features (a model's individual-debugging set);
 #: a new variant is one entry here
-GENERATION_VARIANTS = {
+ALL_GENERATION_VARIANTS = {
     "text": _text_features(False),
     "text+filter": _text_features(True),
     "edit": "results/{dataset}/{model}/gen_features/edit.parquet",  # rule edit_features
 }
+#: the variants config paper.generation_variants compares (each costs its own sets and heads)
+GENERATION_VARIANTS = {v: ALL_GENERATION_VARIANTS[v] for v in config["paper"]["generation_variants"]}
 
 
 def get_variant_feature_list(wildcards):

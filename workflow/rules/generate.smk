@@ -135,8 +135,8 @@ rule generated_features_variant:
         "benchmarks/runs/{dataset}/{model}/generated_features_{which}.tsv"
     resources:
         gpu=1,
-        mem_mb=cost_mem_mb("generated_features", 4000),
-        runtime=cost_runtime("generated_features", 30),
+        mem_mb=cost_mem_mb("generated_features_variant", 4000),
+        runtime=cost_runtime("generated_features_variant", 30),
     conda:
         "../../envs/clipmend.yaml"
     script:
@@ -163,8 +163,8 @@ rule edit_images:
         "benchmarks/runs/{dataset}/{model}/edit_images.tsv"
     resources:
         gpu=1,
-        mem_mb=cost_mem_mb("generate_images", 8000),
-        runtime=cost_runtime("generate_images", 60),
+        mem_mb=cost_mem_mb("edit_images", 8000),
+        runtime=cost_runtime("edit_images", 60),
     conda:
         "../../envs/clipmend.yaml"
     script:
@@ -187,8 +187,8 @@ rule edit_features:
         "benchmarks/runs/{dataset}/{model}/edit_features.tsv"
     resources:
         gpu=1,
-        mem_mb=cost_mem_mb("generated_features", 4000),
-        runtime=cost_runtime("generated_features", 30),
+        mem_mb=cost_mem_mb("edit_features", 4000),
+        runtime=cost_runtime("edit_features", 30),
     conda:
         "../../envs/clipmend.yaml"
     script:

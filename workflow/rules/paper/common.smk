@@ -129,12 +129,13 @@ def get_paper_targets():
         "lambda_sweep.png",
         "k_sweep.csv",
         "k_sweep.png",
-        "generation_variants.csv",
-        "filter_quality.csv",
-        "filter_grid.png",
         "redetect.csv",
         "redetect.png",
     ]
+    if GENERATION_VARIANTS:  # config paper.generation_variants
+        files.append("generation_variants.csv")
+    if "text+filter" in GENERATION_VARIANTS or config["filter"]["enabled"]:
+        files += ["filter_quality.csv", "filter_grid.png"]
     files += [f"{t}.{ext}" for t in PAPER_TABLES for ext in ("csv", "md", "tex")]
     files += [f"gallery/{m}.png" for m in MODELS]
     files += [f"generated/{s}.png" for s in get_source_names()]
