@@ -37,3 +37,20 @@ def test_a_bad_mode_fails_at_validation_naming_it(tmp_path):
     result = snakemake(tmp_path, "-n", "all_models", timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "generator.mode" in output and "img2img" in output, output[-2000:]
+
+
+def test_paper_generation_variants_picks_what_paper_builds(tmp_path):
+    """Broken change caught: the variants' sets built whatever paper.generation_variants says (ImageNet sets [])."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["paper"]["generation_variants"] = ["text", "img2img"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "-n", "paper", timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "generation_variants" in output and "img2img" in output, output[-2000:]
+    config["paper"]["generation_variants"] = []
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "-n", "paper", "--quiet", "rules", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout + result.stderr)
+    assert not {"edit_images", "filter_images", "generation_variant_seeds", "generation_variants"} & set(counts)
+    assert counts["debug_heads"] == 8
