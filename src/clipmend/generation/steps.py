@@ -143,7 +143,10 @@ def edit_images(assignments: PathLike, failures: PathLike, index: PathLike, clas
     shas = {i: source_sha(s) for i, s in sources.items()}
     requests = edit_requests(seeds, found, chosen, class_names, generator["prompt"],
                              generator["images_per_background"], generator["seed"], shas)
-    edit_options = {"options": {**generator.get("options", {}), **edit_settings(generator)}}
+    # an editor keeps the source's own object: the text generator's defect model (copypaste's
+    # ``defects``) is not its option, so the demo's edits are defect-free (stated in the README)
+    options = {k: v for k, v in (generator.get("options") or {}).items() if k != "defects"}
+    edit_options = {"options": {**options, **edit_settings(generator)}}
     backend = _generator({**generator, **edit_options, "backend": f"{generator['backend']}-edit"}, run, threads)
     editor = SourceEditor(backend, sources)
     log.info("editing %d debug_seed failures into %d images", len(seeds), len(requests))
