@@ -43,7 +43,7 @@ def demo(tmp_path_factory):
 def generator(**extra):
     return {"backend": "copypaste", "prompt": "a photo of a {class_name} {background}",
             "random_prompt": "a photo of a {class_name}", "k": 1, "images_per_background": 3, "seed": 0,
-            "batch_size": 4, "options": {"world": WORLD}, **extra}
+            "batch_size": 4, "options": {"world": WORLD, "defects": {"missing": 0.05}}, **extra}  # as the demo config
 
 
 def test_a_heldout_failure_is_never_a_source():
