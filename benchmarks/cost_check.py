@@ -184,8 +184,8 @@ def check(jobs: list[dict], config: dict, cpu: dict,
                 # its parent's pages, and is counted again at the parent's size
                 "fork_rss": not arrays}
         rule, dataset, model = job["rule"], job["dataset"], job["model"]
-        if rule in HEAD_JOBS:
-            peak = cost.head_job(rule, config, dataset, model, host=host, cuda=False)[2]
+        if cost.SAME_WORK_AS.get(rule, rule) in HEAD_JOBS:
+            peak = cost.head_job(cost.SAME_WORK_AS.get(rule, rule), config, dataset, model, host=host, cuda=False)[2]
         else:
             # collective sets reuse the individual sets' images (as cost.job_hours has it): no pipeline
             peak = cost.job_memory_gb(rule, config, dataset, model, CPUS, 1.0, cuda=False, host=host,

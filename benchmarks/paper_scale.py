@@ -73,12 +73,14 @@ RULE_IMPORTS = {
     "spurious_clip_features": "open_clip",
     "spurious_train": "open_clip",
     "spurious_aiou": "open_clip",
+    "filter_images": "open_clip",
+    "generation_variant_seeds": "torch",
 }
 
 
 def import_set(rule: str, config: dict) -> str:
     """The import set of a rule's jobs."""
-    if rule.removesuffix("_shard") in ("generate_images", "generate_collective"):
+    if rule.removesuffix("_shard") in ("generate_images", "generate_collective", "edit_images"):
         return "diffusers" if config["generator"].get("backend") == "diffusers" else "torch"
     return RULE_IMPORTS.get(rule, "timm")
 

@@ -401,6 +401,8 @@ SAME_WORK_AS = {
     "edit_features": "generated_features",  # one set's features (generated_features: two)
     "generated_features_variant": "generated_features",
     "generation_variant_seeds": "debug_head_seeds",  # seeded heads, one per variant and seed
+    # a forward over both generated sets with forked decoders (the run's CLIP in place of the backbone)
+    "filter_images": "generated_features",
 }
 
 

@@ -132,7 +132,7 @@ rule generated_features_variant:
     log:
         "logs/{dataset}/{model}/generated_features_{which}.log",
     benchmark:
-        "benchmarks/runs/{dataset}/{model}/generated_features_{which}.tsv"
+        "benchmarks/runs/{dataset}/{model}/{which}/generated_features_variant.tsv"
     resources:
         gpu=1,
         mem_mb=cost_mem_mb("generated_features_variant", 4000),
