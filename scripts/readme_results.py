@@ -31,9 +31,10 @@ def main(results: Path) -> str:
     per_model = accuracy[accuracy["part"] == "all"]["accuracy"]
     lines += [
         "",
-        f"Debugging with the backgrounds CLIP found lifts held-out failures by "
-        f"{100 * (heldout['individual'] - heldout['baseline']):.1f} points, the random baseline by "
-        f"{100 * (heldout['random'] - heldout['baseline']):.1f}, and test accuracy rises too; CLIP "
+        f"Against the baseline head (λ = 0), debugging with the backgrounds CLIP found changes "
+        f"held-out failures' accuracy by {100 * (heldout['individual'] - heldout['baseline']):+.1f} points, "
+        f"random debugging by {100 * (heldout['random'] - heldout['baseline']):+.1f} (its generated "
+        f"images carry the demo generator's defects, unfiltered by default); CLIP "
         f"names the true background of {100 * per_model.min():.1f}–{100 * per_model.max():.1f}% "
         f"of the failures.",
     ]
