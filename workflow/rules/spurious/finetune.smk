@@ -21,8 +21,8 @@ rule spurious_clip_features:
         "benchmarks/runs/{dataset}/spurious/{clip_model}/clip_features.tsv"
     resources:
         gpu=1,
-        mem_mb=8000,
-        runtime=lambda wc, attempt: 60 * attempt,
+        mem_mb=cost_mem_mb("spurious_clip_features", 8000),  # ImageNet's index and features: 9.7 GB
+        runtime=cost_runtime("spurious_clip_features", 60),
     conda:
         "../../../envs/clipmend.yaml"
     script:
