@@ -3,8 +3,10 @@
 Each expensive rule of the tiny config has its job process (not Snakemake) killed at
 ``POINTS`` seeded points, one in each equal slice of 5-90% of the job's work: of the files
 it finishes besides its outputs (store images, cached LLM answers) for generation and
-background proposal, else of its working time in the reference run, counted from the
-moment its progress bar appears in its log (so no kill lands in Python's start-up). A rule
+background proposal, else of its first progress bar's steps: the job stops itself there
+(``clipmend.progress.STOP_AT_PROGRESS``, its bar printed at that count) and is killed
+stopped, so no kill lands in Python's start-up or after the work, however loaded the
+machine (a kill timed from outside did both: the tiny config's head training lasts 0.05 s). A rule
 with several outputs is also killed between its first and its last output write: the job
 stops itself right after the first (``clipmend.io.STOP_AFTER_WRITE``) and is killed there.
 A kill must be shown to land inside the work (its bar in the log, finished files made by
@@ -29,6 +31,7 @@ import psutil
 import pytest
 
 from clipmend.io import STOP_AFTER_WRITE
+from clipmend.progress import STOP_AT_PROGRESS
 from tests.faults.conftest import (
     MODEL,
     POINTS,
@@ -148,23 +151,6 @@ def running(job: psutil.Process) -> bool:
 Wait = Callable[[psutil.Process, int], "str | None"]
 
 
-def after_work(log: JobLog, share: float, reference_s: float) -> Wait:
-    """Wait for the job's progress bar, then a ``share`` of its work's time in the reference
-    (halved on each retry); None if the job ended first."""
-
-    def wait(job: psutil.Process, attempt: int) -> str | None:
-        while log.last_bar() is None:
-            if not running(job):
-                return None
-            time.sleep(0.01)
-        startup = time.time() - job.create_time()
-        seconds = share * max(0.2, reference_s - startup) / 2**attempt
-        time.sleep(seconds)
-        return f"{seconds:.2f} s after its progress bar appeared ({startup:.1f} s of start-up)"
-
-    return wait
-
-
 def after_files(files: list[Path], count: int) -> Wait:
     """Wait until ``count`` of ``files`` exist (halved on each retry) or the job has ended."""
 
@@ -177,13 +163,19 @@ def after_files(files: list[Path], count: int) -> Wait:
     return wait
 
 
-def stopped_after_first_output(job: psutil.Process, attempt: int) -> str | None:
-    """Wait until the job stops itself after its first output write (STOP_AFTER_WRITE)."""
-    while running(job):
-        if job.status() == psutil.STATUS_STOPPED:
-            return "stopped right after its first output write"
-        time.sleep(0.005)
-    return None
+def stopped(log: JobLog, after_write: bool) -> Wait:
+    """Wait until the job stops itself at its fault point (after its first output write, or at
+    a share of its first progress bar): where it stopped, or None if it ended first."""
+
+    def wait(job: psutil.Process, attempt: int) -> str | None:
+        while running(job):
+            if job.status() == psutil.STATUS_STOPPED:
+                return "stopped right after its first output write" if after_write else \
+                    f"stopped at its progress bar {log.last_bar()}"
+            time.sleep(0.005)
+        return None
+
+    return wait
 
 
 def landed(case: Case, workdir: Path, log: JobLog, made: list[Path]) -> str | None:
@@ -202,11 +194,16 @@ def landed(case: Case, workdir: Path, log: JobLog, made: list[Path]) -> str | No
     return f"{where}, progress bar {bar}" if bar else None
 
 
-def kill_job(workdir: Path, case: Case, point, made: list[Path], reference_s: float) -> tuple[str, str, dict]:
+def kill_job(workdir: Path, case: Case, point, made: list[Path]) -> tuple[str, str, dict]:
     """Run the case's outputs and SIGKILL its job at ``point``: where, the evidence it landed in
     the work, and what survived. A job that ends before its point, or a kill not shown to land
     in the work, is tried again (outputs removed) at an earlier point."""
-    env = {STOP_AFTER_WRITE: case.outputs[0]} if point == BETWEEN else {}
+    if point == BETWEEN:
+        env = {STOP_AFTER_WRITE: case.outputs[0]}
+    elif made:  # killed from outside after a number of finished files
+        env = {}
+    else:
+        env = {STOP_AT_PROGRESS: f"{seeded_share(case.name, point):.4f}"}
     attempts = []
     for attempt in range(TRIES):
         for path in [*(workdir / o for o in case.outputs), *made]:
@@ -215,12 +212,10 @@ def kill_job(workdir: Path, case: Case, point, made: list[Path], reference_s: fl
         run = start_snakemake(workdir, "--cores", "1", *case.outputs, env=env)
         job = job_process(run, case.script)
         assert job is not None, f"no job of {case.script} appeared; see {workdir}/run-*.log"
-        if point == BETWEEN:
-            wait = stopped_after_first_output
-        elif made:  # a point in the job's progress: after a seeded number of finished files
+        if made and point != BETWEEN:  # a point in the job's progress: after a seeded number of finished files
             wait = after_files(made, max(1, round(seeded_share(case.name, point) * len(made))))
-        else:  # a point in the work's time
-            wait = after_work(log, seeded_share(case.name, point), reference_s)
+        else:  # the job stops itself at its point: a share of its first bar, or after its first output
+            wait = stopped(log, point == BETWEEN)
         where = wait(job, attempt)
         # the evidence is taken at the kill: Snakemake deletes a failed job's outputs after it
         evidence = landed(case, workdir, log, made) if where is not None else None
@@ -246,7 +241,7 @@ def test_kill_9_inside_a_rule_then_resume(case, point, request, tmp_path, capsys
     server = request.getfixturevalue("llm_server") if case.rule == "propose_backgrounds" else None
     workdir = copy_run(ref.workdir, tmp_path / "run")
     made = finished_work(case, workdir)
-    where, evidence, survived = kill_job(workdir, case, point, made, ref.durations[case.rule])
+    where, evidence, survived = kill_job(workdir, case, point, made)
 
     # nothing half-written is trusted: an output that exists is marked for re-running
     incomplete = incomplete_outputs(workdir)

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from clipmend.devices import allow_tf32, resolve_device, to_numpy
 from clipmend.io import read_torch
+from clipmend.progress import ProgressBar
 from clipmend.run_settings import RunSettings
 
 GB = 1024**3
@@ -303,7 +303,7 @@ def _fit_chunk(blocks: Sequence[_Block], weight: torch.Tensor, bias: torch.Tenso
             index = ys.view(-1, 1, 1).expand(-1, blk.count, 1)
             pieces.append((xs, index, neg.expand(len(ys), -1, -1), blk.coef, w[lo:hi], b[lo:hi],
                            grad_w[lo:hi], grad_b[lo:hi]))
-    for _ in tqdm(range(params.epochs), desc=desc, disable=not progress, mininterval=5):
+    for _ in ProgressBar(range(params.epochs), desc=desc, disable=not progress, mininterval=5):
         grad_w.zero_()
         grad_b.zero_()
         for xs, index, neg, coef, wi, bi, gwi, gbi in pieces:

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm import tqdm
 
 from clipmend.generation.registry import Generator
 from clipmend.generation.requests import ImageRequest, request_seed
 from clipmend.io import STALE_AFTER_S, atomic_path, owner_gone, owner_tag, sweep_stale
+from clipmend.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def _present(path: Path) -> bool:
 
 
 def _make_batch(generator: Generator, batch: list[tuple[int, ImageRequest, Path]],
-                bar: tqdm) -> tuple[int, list[int]]:
+                bar: ProgressBar) -> tuple[int, list[int]]:
     """Generate the (index, request, path) images not yet made; return how many, and the
     indices that another live job has claimed."""
     missing = [item for item in batch if not _present(item[2])]
@@ -190,7 +190,7 @@ def generate_set(
     current = list(requests)
     blanked = [0] * len(current)
     pending = list(range(len(current)))
-    bar = tqdm(total=len(current), desc=f"generate ({generator.name})", disable=not progress)
+    bar = ProgressBar(total=len(current), desc=f"generate ({generator.name})", disable=not progress)
     made = 0
     keys: dict[int, str] = {}  # request index -> key of its current request
     for attempt in range(safety_retries + 1):

@@ -12,12 +12,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from tqdm import tqdm
 
 from clipmend import _torchvision_fix  # noqa: F401  (before timm/open_clip/diffusers import torchvision)
 from clipmend.data.image_batches import batched_tensors, default_workers
 from clipmend.devices import check_placement, resolve_device, to_numpy
 from clipmend.io import reading, write_with
+from clipmend.progress import ProgressBar
 from clipmend.provenance import parquet_metadata
 from clipmend.run_settings import RunSettings
 
@@ -92,7 +92,7 @@ def extract(encode, transform, refs: Sequence[str], batch_size: int = 128,
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     workers = default_workers(dev) if workers is None else workers
     out = []
-    bar = tqdm(total=len(refs), desc=desc, unit="img", mininterval=5)
+    bar = ProgressBar(total=len(refs), desc=desc, unit="img", mininterval=5)
     for batch in batched_tensors(refs, transform, batch_size, workers):
         with autocast:
             feats = encode(batch.to(dev, non_blocking=True).contiguous(memory_format=memory_format))

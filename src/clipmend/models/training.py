@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from clipmend import _torchvision_fix  # noqa: F401  (before timm/open_clip/diffusers import torchvision)
 from clipmend.devices import check_placement, resolve_device
 from clipmend.models.features import batched_tensors
+from clipmend.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def _fit(model: torch.nn.Module, n: int, params: TrainParams, batch_loss, desc: 
     for epoch in range(params.epochs):
         order = torch.randperm(n, generator=gen)
         total = torch.zeros((), device=device)  # summed on the device: no sync per step
-        for start in tqdm(range(0, n, params.batch_size), desc=f"{desc} epoch {epoch + 1}", mininterval=5):
+        for start in ProgressBar(range(0, n, params.batch_size), desc=f"{desc} epoch {epoch + 1}", mininterval=5):
             idx = order[start : start + params.batch_size]
             loss, value = batch_loss(idx)
             opt.zero_grad(set_to_none=True)

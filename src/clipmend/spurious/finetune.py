@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from clipmend.devices import check_placement, resolve_device, to_numpy
+from clipmend.progress import ProgressBar
 from clipmend.spurious import losses
 from clipmend.spurious.losses import LOSSES, check_form, check_weights, total_loss
 from clipmend.spurious.projections import Projections
@@ -154,7 +154,7 @@ def finetune(projections: Projections, train: GroupedFeatures, val: GroupedFeatu
     if "ls" not in active and not ("vs" in active and settings.loss_form == "code"):
         attr_pre = None  # no enabled loss reads the attribute prompts: don't project them each step
     rows, best, best_wga = [], None, -1.0
-    bar = tqdm(range(1, settings.epochs + 1), desc="finetune", disable=not progress)
+    bar = ProgressBar(range(1, settings.epochs + 1), desc="finetune", disable=not progress)
     for epoch in bar:
         order = _draws(np.asarray(train.groups), settings.balanced, gen).to(dev)
         sums = {name: torch.zeros((), device=dev) for name in active}

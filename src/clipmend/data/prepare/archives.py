@@ -14,10 +14,9 @@ import tarfile
 import zlib
 from pathlib import Path
 
-from tqdm import tqdm
-
 from clipmend.data.prepare.manifest import Entry, read_entries
 from clipmend.data.prepare.tree import FRAGMENTS, Folder, commit_file, file_done
+from clipmend.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +92,7 @@ def unpack_grouped(archive: str | Path, root: str | Path, strip: str = "") -> li
             entries.extend(folder.commit())
 
     try:
-        with tarfile.open(archive, "r|*") as tar, tqdm(desc=Path(archive).name, unit="file",
+        with tarfile.open(archive, "r|*") as tar, ProgressBar(desc=Path(archive).name, unit="file",
                                                       mininterval=2) as bar:
             for member in tar:
                 name = member.name.removeprefix("./")

@@ -22,8 +22,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from tqdm import tqdm
-
 from clipmend.data.prepare.archives import (
     READ_ERRORS,
     ArchiveError,
@@ -36,6 +34,7 @@ from clipmend.data.prepare.archives import (
 from clipmend.data.prepare.manifest import Entry, read_entries
 from clipmend.data.prepare.tree import Folder
 from clipmend.io import write_with
+from clipmend.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +131,7 @@ def unpack_train(archive: str | Path, classes: list[tuple[str, int, int]], root:
     """Unpack the class tars ``classes`` (wnid, offset, size) into ``root/train/<wnid>/``."""
     archive = Path(archive)
     entries: list[Entry] = []
-    with open(archive, "rb") as f, tqdm(classes, desc="train classes", unit="class", mininterval=2) as bar:
+    with open(archive, "rb") as f, ProgressBar(classes, desc="train classes", unit="class", mininterval=2) as bar:
         for wnid, offset, size in bar:
             folder = Folder(root, "train", wnid)
             if folder.is_done():
@@ -202,7 +201,7 @@ def unpack_val(archive: str | Path, devkit: str | Path, root: str | Path) -> lis
     groups = group_by_class(members, read_devkit(devkit), f"{archive} with {devkit}")
     entries: list[Entry] = []
     with open(archive, "rb") as f:
-        for wnid, names in tqdm(groups.items(), desc="val classes", unit="class", mininterval=2):
+        for wnid, names in ProgressBar(groups.items(), desc="val classes", unit="class", mininterval=2):
             folder = Folder(root, "val", wnid)
             if not folder.is_done():
                 folder.start()
@@ -223,7 +222,7 @@ def unpack_val_flat(val_dir: str | Path, solution: str | Path, root: str | Path)
     files = {p.name: p for p in list_images(val_dir)}
     groups = group_by_class(files, read_val_labels(solution), f"{val_dir} with {solution}")
     entries: list[Entry] = []
-    for wnid, names in tqdm(groups.items(), desc="val classes", unit="class", mininterval=2):
+    for wnid, names in ProgressBar(groups.items(), desc="val classes", unit="class", mininterval=2):
         folder = Folder(root, "val", wnid)
         if not folder.is_done():
             folder.start()

@@ -10,12 +10,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from clipmend.data.prepare.checksums import verify_archive
 from clipmend.data.prepare.manifest import MANIFEST, Entry, merge, write_entries
 from clipmend.data.prepare.tree import clean_partial
 from clipmend.io import write_json
+from clipmend.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ def download(url: str, path: str | Path) -> None:
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=path.name, mininterval=2) as bar:
+            with ProgressBar(total=total, unit="B", unit_scale=True, desc=path.name, mininterval=2) as bar:
                 while block := response.read(1 << 20):
                     out.write(block)
                     bar.update(len(block))
