@@ -33,7 +33,7 @@ demo: setup
 	$(BIN)/snakemake --cores $(CORES) all_models
 
 test: setup-test
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -rs
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -rs --durations=25
 
 lint: setup
 	$(BIN)/ruff check

@@ -6,8 +6,10 @@ and is completed through the shipped ``slurm`` profile. While a generation job i
 
 - ``requeue``: an admin or a preempting job requeues it (``scontrol requeue``): SLURM kills
   it and runs the same job id again;
-- ``node``: its node dies (``scontrol update State=DOWN``; SLURM fails the job with
-  NODE_FAIL) and comes back (``State=RESUME``); the job is requeued or resubmitted;
+- then ``node``, once the requeued job has made MADE_BEFORE more images: its node dies
+  (``scontrol update State=DOWN``; SLURM fails the job with NODE_FAIL) and comes back
+  (``State=RESUME``); SLURM requeues it or the profile's ``retries`` submits it again (both
+  faults strike one run, one after the other: each SLURM run of the DAG costs minutes);
 - walltime: the job outlives its ``--time`` (1 minute here: it stops itself right after its
   first image, ``clipmend.io.STOP_AFTER_WRITE``), SLURM ends it with TIMEOUT, and the
   profile's ``retries`` submits it again.
@@ -71,50 +73,60 @@ def strike(fault: str, job: str) -> None:
     subprocess.run(["scontrol", "update", f"NodeName={node}", "State=RESUME"], check=True)
 
 
-def strike_generation(fault: str, store: Path, done: threading.Event, record: dict) -> None:
-    """Wait until a generation job has made MADE_BEFORE images, then do ``fault`` to it;
-    record the job, its comment and the images finished at that moment."""
-    while not done.is_set():
-        running = [(j, c) for j, state, c in squeue() if state == "RUNNING" and "generate_images" in c]
-        images = sorted(store.rglob("*.png")) if store.exists() else []
-        if running and len(images) >= MADE_BEFORE:
-            record["finished"] = file_ids(images)  # before the fault: these must survive as they are
-            record["job"], record["comment"] = running[0]
-            strike(fault, record["job"])
-            return
-        time.sleep(0.05)
+def strike_generation(faults: tuple[str, ...], store: Path, done: threading.Event, record: list) -> None:
+    """Do each of ``faults`` in turn to the running generation job, each once the store has
+    MADE_BEFORE more images than at the previous strike; record per strike the fault, the job,
+    its comment and the images finished at that moment."""
+    target = MADE_BEFORE
+    for fault in faults:
+        while not done.is_set():
+            running = [(j, c) for j, state, c in squeue() if state == "RUNNING" and "generate_images" in c]
+            images = sorted(store.rglob("*.png")) if store.exists() else []
+            if running and len(images) >= target:
+                job, comment = running[0]
+                # before the fault: these must survive as they are
+                record.append({"fault": fault, "job": job, "comment": comment, "finished": file_ids(images),
+                               "at": time.monotonic()})
+                strike(fault, job)
+                target = len(images) + MADE_BEFORE
+                break
+            time.sleep(0.05)
 
 
-@pytest.mark.parametrize("fault", ["requeue", "node"])
-def test_generation_job_hit_by_the_cluster_resumes_and_matches_the_reference(
-        fault, slurm_cluster, reference, tmp_path):  # noqa: F811
+def test_generation_job_requeued_then_its_node_lost_resumes_and_matches_the_reference(
+        slurm_cluster, reference, tmp_path):  # noqa: F811
     run = copy_run(reference.workdir, tmp_path / "run")
     remove_generated(run / "results")
     store = run / "results" / "demo" / "image_store"
-    record: dict = {}
+    record: list = []
+    start = time.monotonic()
     try:
         result = complete_through_slurm(slurm_cluster, run,
-                                        lambda done: strike_generation(fault, store, done, record))
-    finally:
-        if fault == "node":  # never leave the node down for the next test
-            subprocess.run(["scontrol", "update", f"NodeName={node_name()}", "State=RESUME"],
-                           capture_output=True)
+                                        lambda done: strike_generation(("requeue", "node"), store, done, record))
+    finally:  # never leave the node down for the next test
+        subprocess.run(["scontrol", "update", f"NodeName={node_name()}", "State=RESUME"],
+                       capture_output=True)
 
     assert result.returncode == 0, result.stdout[-5000:]
-    assert "job" in record, f"no generation job was struck: {result.stdout[-3000:]}"
-    finished = record["finished"]
-    assert len(finished) >= MADE_BEFORE
-    assert file_ids(finished) == finished  # no finished image made again
-    assert len(store_images(run)) > len(finished)  # the struck job had more to make
-    states = slurm_cluster.sacct(*submitted_job_ids(result.stdout), record["job"])
-    struck = states.pop(record["job"])  # requeued: the same id ran again; else a retry has its own
+    assert [r["fault"] for r in record] == ["requeue", "node"], \
+        f"the generation job was struck {len(record)} times: {result.stdout[-3000:]}"
+    requeued, lost = record
+    assert requeued["job"] == lost["job"]  # requeued: the same job id ran again
+    assert len(lost["finished"]) >= len(requeued["finished"]) + MADE_BEFORE  # it made more after it
+    for strike_ in record:  # no image finished before either fault was made again
+        assert file_ids(strike_["finished"]) == strike_["finished"]
+    assert len(store_images(run)) > len(lost["finished"])  # the struck job had more to make
+    states = slurm_cluster.sacct(*submitted_job_ids(result.stdout), lost["job"])
+    struck = states.pop(lost["job"])  # requeued again by SLURM, or failed and retried under a new id
     assert struck.startswith(("COMPLETED", "NODE_FAIL", "REQUEUED")), struck
     assert set(states.values()) <= {"COMPLETED"}, states
     assert temporary_files(run) == []
     assert output_hashes(run) == reference.hashes
-    print(f"\n[fault cluster-{fault}] SLURM job {record['job']} ({record['comment']}) struck after "
-          f"{len(finished)} finished images, ended {struck}; {len(states)} other jobs completed; "
-          f"all finished images kept; identical")
+    print(f"\n[fault cluster-requeue,node] SLURM job {lost['job']} ({lost['comment']}) requeued after "
+          f"{len(requeued['finished'])} finished images ({requeued['at'] - start:.0f} s into the run), its "
+          f"node lost after {len(lost['finished'])} ({lost['at'] - start:.0f} s), ended {struck}; "
+          f"{len(states)} other jobs completed; all finished images kept; identical "
+          f"({time.monotonic() - start:.0f} s)")
 
 
 def test_generation_job_killed_at_its_walltime_is_retried_and_keeps_its_finished_image(
