@@ -21,12 +21,14 @@ that the killed job left (temporary files, claims) remains: the next job swept t
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 
 from clipmend.io import STOP_AFTER_WRITE
@@ -62,6 +64,7 @@ def strike(fault: str, job: str) -> None:
     """Do ``fault`` to the running job ``job``."""
     if fault == "requeue":
         subprocess.run(["scontrol", "requeue", job], check=True)
+        start_now(job)
         return
     node = node_name()
     subprocess.run(["scontrol", "update", f"NodeName={node}", "State=DOWN", "Reason=clipmend-test"],
@@ -70,7 +73,51 @@ def strike(fault: str, job: str) -> None:
     while any(j == job and state == "RUNNING" for j, state, _ in squeue()):
         assert time.monotonic() < deadline, f"job {job} still runs on a DOWN node"
         time.sleep(0.2)
-    subprocess.run(["scontrol", "update", f"NodeName={node}", "State=RESUME"], check=True)
+    resume_node(node)
+
+
+def kill_orphans(jobs: list[str]) -> None:
+    """Kill what is left of ``jobs`` after the run: a real node's death kills its processes, but
+    on this one-node cluster a DOWNed node's job processes live on (SLURM tracks them by process
+    tree, and the in-job Snakemake outlives its srun), orphaned. (Killing them at the strike
+    instead left SLURM's requeue of the job held: "launch failed requeued held".)"""
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if process.environ().get("SLURM_JOB_ID") in jobs and "snakemake" in " ".join(process.cmdline()):
+                process.kill()
+
+
+def start_now(job: str) -> None:
+    """SLURM holds a requeued job back for 120 s (its begin time; measured on this cluster).
+    What is tested is the job's next run, not that wait: once the job is pending, which after
+    ``scontrol requeue`` means its old run was cleaned up, let it start at once, as an admin can
+    (``scontrol update StartTime=now``). Not after a node failure: there the job is pending at
+    once while its old run is still being killed on the node, and an immediate start drains
+    the node ("Duplicate jobid"), leaving the job held."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        states = {j: state for j, state, _ in squeue()}
+        if states.get(job) == "PENDING":
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+            return
+        if states.get(job, "GONE") not in ("COMPLETING", "REQUEUED", "CONFIGURING"):
+            return  # running again, or ended for good (gone, NODE_FAIL, ...)
+        time.sleep(0.2)
+
+
+def resume_node(node: str) -> None:
+    """Bring ``node`` back; SLURM may refuse State=RESUME while the node is still settling (or
+    have returned it itself: ReturnToService=2), so try until sinfo shows it up."""
+    deadline = time.monotonic() + 60
+    while True:
+        done = subprocess.run(["scontrol", "update", f"NodeName={node}", "State=RESUME"],
+                              capture_output=True, text=True)
+        state = subprocess.run(["sinfo", "-h", "-n", node, "-o", "%T"], capture_output=True,
+                               text=True).stdout.strip()
+        if not state.startswith(("down", "drain")):
+            return
+        assert time.monotonic() < deadline, f"node {node} stays {state}: {done.stderr.strip()}"
+        time.sleep(0.5)
 
 
 def strike_generation(faults: tuple[str, ...], store: Path, done: threading.Event, record: list) -> None:
@@ -103,9 +150,9 @@ def test_generation_job_requeued_then_its_node_lost_resumes_and_matches_the_refe
     try:
         result = complete_through_slurm(slurm_cluster, run,
                                         lambda done: strike_generation(("requeue", "node"), store, done, record))
-    finally:  # never leave the node down for the next test
-        subprocess.run(["scontrol", "update", f"NodeName={node_name()}", "State=RESUME"],
-                       capture_output=True)
+    finally:  # never leave the node down, or the struck job's processes behind, for the next test
+        resume_node(node_name())
+        kill_orphans([r["job"] for r in record])
 
     assert result.returncode == 0, result.stdout[-5000:]
     assert [r["fault"] for r in record] == ["requeue", "node"], \
