@@ -57,32 +57,58 @@ rule generate_images:
         "../scripts/generate_images.py"
 
 
-rule filter_images:
-    """CLIP's agreement of every generated image with its prompt; what falls below filter.thresholds
-    is marked dropped (the features step leaves it out when filter.enabled)."""
+rule score_generated_images:
+    """CLIP's agreement of every distinct generated image with its prompt, once per image: models
+    share images through the content-addressed store, and so their scores (filter_images applies
+    each model's thresholds)."""
     input:
-        individual=rules.generate_images.output.individual,
-        random=rules.generate_images.output.random,
+        manifests=expand(
+            [rules.generate_images.output.individual, rules.generate_images.output.random],
+            model=MODELS,
+            allow_missing=True,
+        ),
         backgrounds=rules.propose_backgrounds.output.backgrounds,
         classes=rules.prepare_data.output.classes,
         weights=get_clip_weights,
     output:
-        individual="results/{dataset}/{model}/images/filtered/individual.parquet",
-        random="results/{dataset}/{model}/images/filtered/random.parquet",
+        scores="results/{dataset}/filter/scores.parquet",
     params:
         arch=config["clip"]["arch"],
         weights=config["clip"]["weights"],
-        settings=get_filter_settings,
+        class_prompt=get_config("filter", "class_prompt"),
         background_prompt=get_config("clip", "prompt"),
     threads: 1
+    log:
+        "logs/{dataset}/score_generated_images.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/score_generated_images.tsv"
+    resources:
+        gpu=1,
+        mem_mb=cost_mem_mb("score_generated_images", 4000),
+        runtime=cost_runtime("score_generated_images", 30),
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/score_generated_images.py"
+
+
+rule filter_images:
+    """A model's generated sets with their images' scores; what falls below filter.thresholds is
+    marked dropped (the features step leaves it out when filter.enabled). A table join: local."""
+    input:
+        individual=rules.generate_images.output.individual,
+        random=rules.generate_images.output.random,
+        scores=rules.score_generated_images.output.scores,
+    output:
+        individual="results/{dataset}/{model}/images/filtered/individual.parquet",
+        random="results/{dataset}/{model}/images/filtered/random.parquet",
+    params:
+        thresholds=get_config("filter", "thresholds"),
     log:
         "logs/{dataset}/{model}/filter_images.log",
     benchmark:
         "benchmarks/runs/{dataset}/{model}/filter_images.tsv"
-    resources:
-        gpu=1,
-        mem_mb=cost_mem_mb("filter_images", 8000),
-        runtime=cost_runtime("filter_images", 30),
+    localrule: True
     conda:
         "../../envs/clipmend.yaml"
     script:

@@ -86,6 +86,18 @@ def score_images(manifest: pd.DataFrame, image_features: np.ndarray, class_names
     return scores
 
 
+def with_scores(manifest: pd.DataFrame, table: pd.DataFrame, source: str = "the scores table") -> pd.DataFrame:
+    """``manifest`` with the ``score_*`` columns of its images from the shared scores ``table`` (by ``id``)."""
+    missing = sorted(set(manifest["id"]) - set(table["id"]))
+    if missing:
+        raise ValueError(f"{len(missing)} images of the manifest have no scores in {source} "
+                         f"(e.g. {missing[:3]}); re-run score_generated_images")
+    columns = [c for c in table.columns if c.startswith("score_")]
+    scores = table.drop_duplicates("id").set_index("id")[columns].reindex(manifest["id"])
+    return pd.concat([manifest.drop(columns=columns, errors="ignore"),
+                      scores.set_axis(manifest.index)], axis=1)
+
+
 def decide(scores: pd.DataFrame, thresholds: Mapping[str, float]) -> np.ndarray:
     """Keep an image when each thresholded score is at least its threshold (a missing score passes)."""
     kept = np.ones(len(scores), dtype=bool)
