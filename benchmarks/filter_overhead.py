@@ -80,8 +80,8 @@ def timed(generator, reqs: list[ImageRequest], arch: str, weights: str | None, c
     write_json({"classes": {c: {"backgrounds": backgrounds} for c in classes}}, folder / "backgrounds.json")
     start = time.perf_counter()
     score_generated_images([folder / "manifest.parquet"], folder / "backgrounds.json", folder / "classes.json",
-                           folder / "scores.parquet", arch, weights, "a photo of a {class_name}",
-                           "a photo of a {class_name} {background}", run=RunSettings(device=device))
+                           folder / "scores.parquet", arch, weights, "a photo of a {class_name} {background}",
+                           run=RunSettings(device=device))
     filter_images({"individual": folder / "manifest.parquet"}, folder / "scores.parquet",
                   {"individual": folder / "scored.parquet"}, {"class": 0.1, "background": 0.3})
     return generation, time.perf_counter() - start

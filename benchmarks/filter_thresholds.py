@@ -78,8 +78,7 @@ def scored_seed(config: dict, results: Path, seed: int, store: Path, clip, optio
     features = extract(clip.encode_images, clip.preprocess, pooled["image"].tolist(), 256, "cpu",
                        desc=f"seed {seed}", module=clip.model)
     scores = image_filter.score_images(pooled, features, classes, options, clip.encode_texts,
-                                       config["filter"]["class_prompt"], config["clip"]["prompt"],
-                                       float(clip.model.logit_scale.exp().item()))
+                                       config["clip"]["prompt"], float(clip.model.logit_scale.exp().item()))
     return pd.concat([pooled, scores], axis=1).assign(gen_seed=seed)
 
 

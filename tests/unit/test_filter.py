@@ -95,24 +95,28 @@ def _embed_texts(texts):
 
 
 def _planted():
-    """Five images prompted "cat on grass" (or "cat"): right, on a lawn (a synonym), a dog, on water, random."""
+    """Six images prompted "cat on grass" (or "cat"): right, on a lawn (a synonym), a dog, on water,
+    and prompted without a background: a cat on sand, a dog on sand."""
     manifest = pd.DataFrame({"class_name": "cat", "label": 0,
-                             "background": ["on grass", "on grass", "on grass", "on grass", None],
-                             "defect": [None, None, "wrong_class", "wrong_background", None]})
+                             "background": ["on grass", "on grass", "on grass", "on grass", None, None],
+                             "defect": [None, None, "wrong_class", "wrong_background", None, "wrong_class"]})
     images = np.array([_embed("cat", "on grass"), _embed("cat", "on a lawn"), _embed("dog", "on grass"),
-                       _embed("cat", "in water"), _embed("cat", "on sand")])
+                       _embed("cat", "in water"), _embed("cat", "on sand"), _embed("dog", "on sand")])
     return manifest, images
 
 
 def test_the_filter_drops_planted_defects_and_keeps_the_good_images():
     manifest, images = _planted()
     scores = score_images(manifest, images, CLASSES, list(CONCEPTS), _embed_texts,
-                          "a photo of a {class_name}", "a photo of a {class_name} {background}", 30.0)
+                          "a photo of a {class_name} {background}", 30.0)
     kept = decide(scores, {"class": 0.5, "background": 0.6})  # a synonym alone would get half
-    assert kept.tolist() == [True, True, False, False, True]
+    assert kept.tolist() == [True, True, False, False, True, False]
     assert np.isnan(scores["score_background"].iloc[4])  # no background prompted: passes that check
+    # the class check phrases each class with the background the image shows: the cat in water
+    # is a cat there (only its background check drops it), the unprompted cat on sand too
+    assert scores["score_class"].iloc[3] > 0.9 and scores["score_class"].iloc[4] > 0.9
     quality = filter_quality(manifest.assign(kept=kept, true_background="x"))
-    assert quality["precision"] == 1.0 and quality["recall"] == 1.0 and quality["n_dropped"] == 2
+    assert quality["precision"] == 1.0 and quality["recall"] == 1.0 and quality["n_dropped"] == 3
 
 
 def test_thresholds_are_checked_and_dropped_images_never_reach_the_features():
@@ -186,7 +190,7 @@ def test_planted_defects_are_dropped_for_every_model_from_one_scoring_of_each_im
     from clipmend.io import read_parquet, write_json, write_parquet
 
     manifest, images = _planted()
-    manifest = manifest.assign(id=[f"gen-{i}" for i in range(5)], image=[f"img{i}.png" for i in range(5)])
+    manifest = manifest.assign(id=[f"gen-{i}" for i in range(6)], image=[f"img{i}.png" for i in range(6)])
     embedded = dict(zip(manifest["image"], images))
     calls = []
 
@@ -198,18 +202,17 @@ def test_planted_defects_are_dropped_for_every_model_from_one_scoring_of_each_im
     fake = types.SimpleNamespace(encode_images=None, preprocess=None, encode_texts=_embed_texts, model=model)
     monkeypatch.setattr(clipmend.clip.loading, "load_clip", lambda *a, **k: fake)
     monkeypatch.setattr(clipmend.models.features, "extract", fake_extract)
-    # two models: the first asked for the first four images, the second for all five (one shared store)
+    # two models: the first asked for the first four images, the second for all six (one shared store)
     paths = {"m1": tmp_path / "m1.parquet", "m2": tmp_path / "m2.parquet"}
     write_parquet(manifest.iloc[:4], paths["m1"])
     write_parquet(manifest, paths["m2"])
     write_json(CLASSES, tmp_path / "classes.json")
     write_json({"classes": {"cat": {"backgrounds": list(CONCEPTS)}}}, tmp_path / "backgrounds.json")
     score_generated_images(list(paths.values()), tmp_path / "backgrounds.json", tmp_path / "classes.json",
-                           tmp_path / "scores.parquet", "fake", "fake", "a photo of a {class_name}",
-                           "a photo of a {class_name} {background}")
+                           tmp_path / "scores.parquet", "fake", "fake", "a photo of a {class_name} {background}")
     assert calls == [list(manifest["image"])]  # each image embedded once, for both models
     assert read_parquet(tmp_path / "scores.parquet")["id"].tolist() == list(manifest["id"])
     out = filter_images(paths, tmp_path / "scores.parquet", {m: tmp_path / f"{m}_f.parquet" for m in paths},
                         {"class": 0.5, "background": 0.6})
     assert out["m1"]["kept"].tolist() == [True, True, False, False]
-    assert out["m2"]["kept"].tolist() == [True, True, False, False, True]
+    assert out["m2"]["kept"].tolist() == [True, True, False, False, True, False]

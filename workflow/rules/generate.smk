@@ -75,8 +75,7 @@ rule score_generated_images:
     params:
         arch=config["clip"]["arch"],
         weights=config["clip"]["weights"],
-        class_prompt=get_config("filter", "class_prompt"),
-        background_prompt=get_config("clip", "prompt"),
+        prompt=get_config("clip", "prompt"),
     threads: 1
     log:
         "logs/{dataset}/score_generated_images.log",

@@ -8,5 +8,5 @@ to_file(snakemake.log[0])
 p = snakemake.params
 score_generated_images(list(snakemake.input.manifests), snakemake.input.backgrounds, snakemake.input.classes,
                        snakemake.output.scores, p.arch, snakemake.input.get("weights") or p.weights,
-                       p.class_prompt, p.background_prompt,
+                       p.prompt,
                        run=RunSettings.from_config(snakemake.config), threads=snakemake.threads)

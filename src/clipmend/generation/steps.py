@@ -185,15 +185,13 @@ def merge_manifests(parts: Sequence[PathLike], out: PathLike) -> pd.DataFrame:
 
 
 def score_generated_images(manifests: Sequence[PathLike], backgrounds: PathLike, classes: PathLike,
-                           out: PathLike, arch: str, weights: str, class_prompt: str, background_prompt: str,
-                           run: RunSettings | None = None, threads: int | None = None) -> pd.DataFrame:
+                           out: PathLike, arch: str, weights: str, prompt: str, run: RunSettings | None = None, threads: int | None = None) -> pd.DataFrame:
     """CLIP's scores of every distinct image of ``manifests``, once each: the shared scores table.
 
     Models share generated images through the content-addressed store (a manifest row's ``id``
     is its image's key, which holds its prompt's class and background), so the scores of an image
     are the same for every model that asked for it: one job embeds each image once, and each
-    model's ``filter_images`` only applies its thresholds. ``class_prompt``: config
-    ``filter.class_prompt``; ``background_prompt``: config ``clip.prompt``.
+    model's ``filter_images`` only applies its thresholds. ``prompt``: config ``clip.prompt``.
     """
     import torch
 
@@ -215,8 +213,7 @@ def score_generated_images(manifests: Sequence[PathLike], backgrounds: PathLike,
                        batch_size_for(run, {"arch": arch}), run.device, desc="filter scores",
                        module=clip.model) if len(pooled) else np.zeros((0, 1))
     scores = image_filter.score_images(pooled, features, class_names, options, clip.encode_texts,
-                                       class_prompt, background_prompt,
-                                       float(clip.model.logit_scale.exp().item()))
+                                       prompt, float(clip.model.logit_scale.exp().item()))
     table = pd.concat([pooled[["id"]], scores], axis=1)
     write_parquet(table, out)
     return table
