@@ -15,8 +15,8 @@ goal is stated against diffusion.
 
 ``--run RUN_DIR`` reads a finished run's Snakemake benchmark files instead (``benchmarks/runs/``
 under RUN_DIR): per data set, the wall seconds of all generation jobs (``generate_images``,
-its shards) against the filter's (``score_generated_images``, once per data set, plus every
-model's ``filter_images``).
+its shards) against the filter's (``score_generated_images`` and ``filter_images``, one job each
+per data set).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def run_ratios(run: Path) -> None:
     for folder in sorted(p for p in runs.iterdir() if p.is_dir()):
         gen = seconds(folder, "*/generate_images.tsv") + seconds(folder, "*/generate_images_shard/*.tsv")
         score = seconds(folder, "score_generated_images.tsv")
-        apply = seconds(folder, "*/filter_images.tsv")
+        apply = seconds(folder, "filter_images.tsv")
         if gen and (score or apply):
             print(f"{folder.name:<12} {gen:>10.1f} {score:>8.1f} {apply:>12.1f} {(score + apply) / gen:>9.1%}")
 

@@ -504,9 +504,9 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
         manifests = len(config["models"]) * 2 * gen["per_set"] * MANIFEST_ROW_BYTES
         return (gpu_base + workers + _model_bytes(mparams) + _batch_bytes(config, config["clip"])
                 + EXTRACT_BYTES * rows * dim + _token_view_bytes(config["clip"], rows, cuda) + manifests) / GB
-    if rule == "filter_images":  # a model's two manifests joined with the scores table (no model loaded)
+    if rule == "filter_images":  # the scores table, then one model's two manifests at a time (no model loaded)
         gen = generation(config, dataset, fill)
-        return (base_gb * GB + (2 * gen["per_set"] + distinct_generated(gen)) * MANIFEST_ROW_BYTES) / GB
+        return (base_gb * GB + (4 * gen["per_set"] + distinct_generated(gen)) * MANIFEST_ROW_BYTES) / GB
     if rule == "assign_backgrounds":
         _, _, dim, mparams, _ = profile(config["clip"])
         texts = sizes["classes"] * backgrounds_per_class(config)

@@ -167,11 +167,12 @@ def test_models_share_one_scores_table_and_filter_images_only_applies_thresholds
                  "m2": pd.DataFrame({"id": ["b", "a", "c"], "label": [2, 1, 0]})}
     for name, frame in manifests.items():
         write_parquet(frame, tmp_path / f"{name}.parquet")
-    out = filter_images({n: tmp_path / f"{n}.parquet" for n in manifests}, tmp_path / "scores.parquet",
-                        {n: tmp_path / f"{n}_f.parquet" for n in manifests}, {"class": 0.1, "background": 0.3})
+    dropped = filter_images({n: tmp_path / f"{n}.parquet" for n in manifests}, tmp_path / "scores.parquet",
+                            {n: tmp_path / f"{n}_f.parquet" for n in manifests}, {"class": 0.1, "background": 0.3})
+    out = {n: read_parquet(tmp_path / f"{n}_f.parquet") for n in manifests}
     assert out["m1"]["kept"].tolist() == [False, True] and out["m1"]["score_class"].tolist() == [0.5, 0.9]
-    assert out["m2"]["kept"].tolist() == [False, True, False]
-    assert read_parquet(tmp_path / "m2_f.parquet")["id"].tolist() == ["b", "a", "c"]
+    assert out["m2"]["kept"].tolist() == [False, True, False] and dropped == {"m1": 1, "m2": 2}
+    assert out["m2"]["id"].tolist() == ["b", "a", "c"]
     write_parquet(pd.DataFrame({"id": ["z"], "label": [0]}), tmp_path / "m3.parquet")
     with pytest.raises(ValueError, match="no scores in .*re-run score_generated_images"):
         filter_images({"m3": tmp_path / "m3.parquet"}, tmp_path / "scores.parquet",
@@ -212,7 +213,8 @@ def test_planted_defects_are_dropped_for_every_model_from_one_scoring_of_each_im
                            tmp_path / "scores.parquet", "fake", "fake", "a photo of a {class_name} {background}")
     assert calls == [list(manifest["image"])]  # each image embedded once, for both models
     assert read_parquet(tmp_path / "scores.parquet")["id"].tolist() == list(manifest["id"])
-    out = filter_images(paths, tmp_path / "scores.parquet", {m: tmp_path / f"{m}_f.parquet" for m in paths},
-                        {"class": 0.5, "background": 0.6})
+    filter_images(paths, tmp_path / "scores.parquet", {m: tmp_path / f"{m}_f.parquet" for m in paths},
+                  {"class": 0.5, "background": 0.6})
+    out = {m: read_parquet(tmp_path / f"{m}_f.parquet") for m in paths}
     assert out["m1"]["kept"].tolist() == [True, True, False, False]
     assert out["m2"]["kept"].tolist() == [True, True, False, False, True, False]

@@ -92,21 +92,22 @@ rule score_generated_images:
 
 
 rule filter_images:
-    """A model's generated sets with their images' scores; what falls below filter.thresholds is
-    marked dropped (the features step leaves it out when filter.enabled). A table join: local."""
+    """Every model's generated sets with their images' scores; what falls below filter.thresholds is
+    marked dropped (the features step leaves it out when filter.enabled). A table join, one local
+    job for all models (a job per model would spend more on starting than on joining)."""
     input:
-        individual=rules.generate_images.output.individual,
-        random=rules.generate_images.output.random,
+        individual=expand(rules.generate_images.output.individual, model=MODELS, allow_missing=True),
+        random=expand(rules.generate_images.output.random, model=MODELS, allow_missing=True),
         scores=rules.score_generated_images.output.scores,
     output:
-        individual="results/{dataset}/{model}/images/filtered/individual.parquet",
-        random="results/{dataset}/{model}/images/filtered/random.parquet",
+        individual=expand("results/{{dataset}}/{model}/images/filtered/individual.parquet", model=MODELS),
+        random=expand("results/{{dataset}}/{model}/images/filtered/random.parquet", model=MODELS),
     params:
         thresholds=get_config("filter", "thresholds"),
     log:
-        "logs/{dataset}/{model}/filter_images.log",
+        "logs/{dataset}/filter_images.log",
     benchmark:
-        "benchmarks/runs/{dataset}/{model}/filter_images.tsv"
+        "benchmarks/runs/{dataset}/filter_images.tsv"
     localrule: True
     conda:
         "../../envs/clipmend.yaml"

@@ -220,11 +220,11 @@ def score_generated_images(manifests: Sequence[PathLike], backgrounds: PathLike,
 
 
 def filter_images(manifests: Mapping[str, PathLike], scores: PathLike, outputs: Mapping[str, PathLike],
-                  thresholds: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
-    """Each set's manifest with its images' scores (``score_generated_images``) and ``kept``.
+                  thresholds: Mapping[str, Any]) -> dict[str, int]:
+    """Each set's manifest with its images' scores (``score_generated_images``) and ``kept``; images dropped per set.
 
     ``thresholds``: config ``filter.thresholds``. Manifests keep their rows (dropped ones marked
-    ``kept`` False), so what was dropped stays visible.
+    ``kept`` False), so what was dropped stays visible. One manifest is held at a time.
     """
     from clipmend.generation import filter as image_filter
 
@@ -240,7 +240,7 @@ def filter_images(manifests: Mapping[str, PathLike], scores: PathLike, outputs: 
         log.info("filter %s: %d of %d images dropped (thresholds %s)", name, (~scored["kept"]).sum(),
                  len(scored), thresholds)
         write_parquet(scored, outputs[name])
-        out[name] = scored
+        out[name] = int((~scored["kept"]).sum())
     return out
 
 
