@@ -185,7 +185,8 @@ def merge_manifests(parts: Sequence[PathLike], out: PathLike) -> pd.DataFrame:
 
 
 def score_generated_images(manifests: Sequence[PathLike], backgrounds: PathLike, classes: PathLike,
-                           out: PathLike, arch: str, weights: str, prompt: str, run: RunSettings | None = None, threads: int | None = None) -> pd.DataFrame:
+                           out: PathLike, arch: str, weights: str, prompt: str,
+                           run: RunSettings | None = None, threads: int | None = None) -> pd.DataFrame:
     """CLIP's scores of every distinct image of ``manifests``, once each: the shared scores table.
 
     Models share generated images through the content-addressed store (a manifest row's ``id``
