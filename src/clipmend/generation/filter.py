@@ -12,9 +12,10 @@ logit scale:
   shows (CLIP's first choice in the background check above, asked of every image), so the
   background, named in every text, does not decide the class. Not the prompted background:
   on an image prompted without one, or whose background came out wrong, that text describes
-  another picture (measured on the demo, ``benchmarks/filter_thresholds.py``: the shown
+  another picture (measured on one demo model's sets of two generation seeds: the shown
   background tells the random set's missing and wrong-class images from clean ones at AUC
-  0.75 and 0.86, a bare "a photo of a {class}" at 0.66 and 0.83).
+  0.75 and 0.86, a bare "a photo of a {class}" at 0.66 and 0.83; ``benchmarks/filter_thresholds.py``
+  measures the AUCs of the scores as built).
 
 Both need the same texts as before the image is seen: every class with each shown
 background, and the prompted class with every candidate background.
