@@ -142,7 +142,7 @@ def project_seconds(job: dict, config: dict, cpu: dict, start_s: float) -> float
         return start_s + cost.head_job(rule, config, dataset, model, cpu_dev, cuda=False)[1]
     if rule in ("extract_features", "generated_features", "cross_features", "collect_failures",
                 "clip_debug_features", "assign_backgrounds", "spurious_clip_features",
-                "train_backbone", "train_clip"):
+                "score_generated_images", "train_backbone", "train_clip"):
         return start_s + 3600 * cost.job_hours(rule, config, dataset, model, 1, 1.0, cpu, cpu_dev)
     return start_s
 

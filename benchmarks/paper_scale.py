@@ -73,7 +73,8 @@ RULE_IMPORTS = {
     "spurious_clip_features": "open_clip",
     "spurious_train": "open_clip",
     "spurious_aiou": "open_clip",
-    "filter_images": "open_clip",
+    "score_generated_images": "open_clip",
+    "filter_images": "light",
     "generation_variant_seeds": "torch",
 }
 
@@ -124,7 +125,7 @@ def job_start_s(rule: str, config: dict, model: str | None, start: dict[str, flo
     weights_gb = 0.0
     if rule in ("extract_features", "generated_features", "cross_features") and model:
         weights_gb = 4 * cost.profile(config["models"][model])[3] / 1e3  # float32
-    elif rule in ("clip_debug_features", "assign_backgrounds", "spurious_clip_features"):
+    elif rule in ("clip_debug_features", "assign_backgrounds", "spurious_clip_features", "score_generated_images"):
         weights_gb = 4 * cost.profile(config["clip"])[3] / 1e3
     elif import_set(rule, config) == "diffusers":
         weights_gb = cost.SD_GPU_GB  # float16
@@ -281,7 +282,7 @@ def gpu_peak_gb(rule: str, config: dict, dataset: str, model: str | None, gpu: d
     if rule in ("extract_features", "generated_features", "cross_features"):
         entry = config["models"][model]
         return cost.feature_device_gb(entry, cost.feature_batch_size(config, entry, gpu["memory_gb"]))
-    if rule == "clip_debug_features":
+    if rule in ("clip_debug_features", "score_generated_images"):
         return cost.feature_device_gb(config["clip"], cost.feature_batch_size(config, config["clip"],
                                                                               gpu["memory_gb"]))
     if rule in ("generate_images", "generate_collective"):
@@ -351,6 +352,7 @@ def project(config: dict, jobs: list[dict], cpu: dict, gpu: dict, fill: float,
                                                              + gen.get("random_union", 0)) if first else 0),
                     "generate_collective_shard": ("new images", 0),
                     "generated_features": ("images", 2 * gen.get("per_set", 0)),
+                    "score_generated_images": ("images", cost.distinct_generated(gen) if gen else 0),
                     "cross_features": ("images", max(0.0, gen.get("individual_union", 0)
                                                      - gen.get("per_set", 0))),
                 }.get(rule, ("-", 0))

@@ -125,13 +125,19 @@ def generation(results: Path) -> str:
     if ("edit", "heldout_gain_vs_text") in diff.index:
         d = diff.loc[("edit", "heldout_gain_vs_text")]
         bench = results.parent.parent / "benchmarks" / "runs" / results.name
-        seconds = {rule: sum(pd.read_csv(b, sep="\t")["s"].sum() for b in bench.glob(f"*/{rule}.tsv"))
-                   for rule in ("generate_images", "filter_images", "edit_images")}
+        seconds = {rule: sum(pd.read_csv(b, sep="\t")["s"].sum() for b in bench.glob(pattern))
+                   for rule, pattern in (("generate_images", "*/generate_images.tsv"),
+                                         ("score_generated_images", "score_generated_images.tsv"),
+                                         ("filter_images", "filter_images.tsv"),
+                                         ("edit_images", "*/edit_images.tsv"))}
+        filtering = seconds["score_generated_images"] + seconds["filter_images"]
         lines += ["", f"Held-out gain, edit − text (mean of models): {d['mean']:+.3f} [{d['ci_low']:+.3f}, "
                       f"{d['ci_high']:+.3f}]: editing the failures {verdict(d['ci_low'], d['ci_high'])} text-to-image "
                       f"generation. Wall time of the run's jobs: generate_images (text and random sets) "
-                      f"{seconds['generate_images']:.0f} s, filter_images {seconds['filter_images']:.0f} s, "
-                      f"edit_images {seconds['edit_images']:.0f} s."]
+                      f"{seconds['generate_images']:.0f} s; the filter {filtering:.0f} s "
+                      f"({filtering / seconds['generate_images']:.0%} of generation: score_generated_images, "
+                      f"once, {seconds['score_generated_images']:.0f} s, filter_images "
+                      f"{seconds['filter_images']:.0f} s); edit_images {seconds['edit_images']:.0f} s."]
     return "\n".join(lines)
 
 

@@ -59,6 +59,7 @@ STEPS = {
     "spurious_train": "clipmend.spurious.steps:train_method",
     "spurious_aiou": "clipmend.spurious.steps:method_aiou",
     "spurious_compare": "clipmend.spurious.steps:compare",
+    "score_generated_images": "clipmend.generation.steps:score_generated_images",
     "filter_images": "clipmend.generation.steps:filter_images",
     "generated_features_variant": "clipmend.models.steps:generated_features",
     "filter_quality": "clipmend.reporting.steps:filter_quality",

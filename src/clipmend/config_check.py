@@ -22,6 +22,9 @@ MOVED_KEYS = {
     "generator.options.attention": "`generator.attention` (a run setting: sdpa | eager)",
     "generator.options.channels_last": "`generator.channels_last` (a run setting)",
     "generator.options.compile": "`generator.compile` (a run setting)",
+    # the class check phrases every class with the background the image shows, through clip.prompt
+    "filter.class_prompt": "`clip.prompt` only (the filter's class check phrases every class with it and the "
+                           "image's own background)",
 }
 
 

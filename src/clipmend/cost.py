@@ -274,6 +274,11 @@ def generation(config: dict[str, Any], dataset: str, fill: float = 1.0) -> dict[
             "random_union": per_set, "sources": sources}
 
 
+def distinct_generated(gen: dict[str, float]) -> float:
+    """Distinct images of the individual and random sets of every model (``generation``'s union, an upper bound)."""
+    return gen["individual_union"] + gen["random_union"]
+
+
 # --- host memory per job (bytes) -----------------------------------------------------------
 
 
@@ -401,8 +406,6 @@ SAME_WORK_AS = {
     "edit_features": "generated_features",  # one set's features (generated_features: two)
     "generated_features_variant": "generated_features",
     "generation_variant_seeds": "debug_head_seeds",  # seeded heads, one per variant and seed
-    # a forward over both generated sets with forked decoders (the run's CLIP in place of the backbone)
-    "filter_images": "generated_features",
 }
 
 
@@ -490,6 +493,20 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
         return (gpu_base + workers + _model_bytes(mparams) + _batch_bytes(config, config["clip"])
                 + _index_bytes(sizes) + _array_bytes(entry, rows) + EXTRACT_BYTES * rows * width
                 + _token_view_bytes(config["clip"], rows, cuda)) / GB
+    if rule == "score_generated_images":  # CLIP over every distinct generated image, held until scored
+        _, _, dim, mparams, _ = profile(config["clip"])
+        mparams += _text_tower_mparams(config["clip"], clip=True)
+        gen = generation(config, dataset, fill)
+        rows = distinct_generated(gen)
+        if host.get("fork_rss"):  # each worker counted at the parent's size when forked
+            workers = n_workers * (gpu_base + _model_bytes(mparams))
+        workers = workers if rows > feature_batch_size(config, config["clip"]) else 0.0
+        manifests = len(config["models"]) * 2 * gen["per_set"] * MANIFEST_ROW_BYTES
+        return (gpu_base + workers + _model_bytes(mparams) + _batch_bytes(config, config["clip"])
+                + EXTRACT_BYTES * rows * dim + _token_view_bytes(config["clip"], rows, cuda) + manifests) / GB
+    if rule == "filter_images":  # the scores table, then one model's two manifests at a time (no model loaded)
+        gen = generation(config, dataset, fill)
+        return (base_gb * GB + (4 * gen["per_set"] + distinct_generated(gen)) * MANIFEST_ROW_BYTES) / GB
     if rule == "assign_backgrounds":
         _, _, dim, mparams, _ = profile(config["clip"])
         texts = sizes["classes"] * backgrounds_per_class(config)
@@ -735,8 +752,8 @@ def job_hours(rule: str, config: dict[str, Any], dataset: str, model: str | None
     if rule == "generated_features":
         return forward_seconds(config, config["models"][model], 2 * gen["per_set"], "png", threads,
                                png_cpu, gpu) / 3600
-    if rule == "filter_images":  # CLIP over both generated sets
-        return forward_seconds(config, {**config["clip"], "family": "clip"}, 2 * gen["per_set"], "png",
+    if rule == "score_generated_images":  # CLIP over every distinct generated image, once
+        return forward_seconds(config, {**config["clip"], "family": "clip"}, distinct_generated(gen), "png",
                                threads, png_cpu, gpu) / 3600
     if rule == "cross_features":
         todo = max(0.0, gen["individual_union"] - gen["per_set"])

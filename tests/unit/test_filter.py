@@ -95,24 +95,28 @@ def _embed_texts(texts):
 
 
 def _planted():
-    """Five images prompted "cat on grass" (or "cat"): right, on a lawn (a synonym), a dog, on water, random."""
+    """Six images prompted "cat on grass" (or "cat"): right, on a lawn (a synonym), a dog, on water,
+    and prompted without a background: a cat on sand, a dog on sand."""
     manifest = pd.DataFrame({"class_name": "cat", "label": 0,
-                             "background": ["on grass", "on grass", "on grass", "on grass", None],
-                             "defect": [None, None, "wrong_class", "wrong_background", None]})
+                             "background": ["on grass", "on grass", "on grass", "on grass", None, None],
+                             "defect": [None, None, "wrong_class", "wrong_background", None, "wrong_class"]})
     images = np.array([_embed("cat", "on grass"), _embed("cat", "on a lawn"), _embed("dog", "on grass"),
-                       _embed("cat", "in water"), _embed("cat", "on sand")])
+                       _embed("cat", "in water"), _embed("cat", "on sand"), _embed("dog", "on sand")])
     return manifest, images
 
 
 def test_the_filter_drops_planted_defects_and_keeps_the_good_images():
     manifest, images = _planted()
     scores = score_images(manifest, images, CLASSES, list(CONCEPTS), _embed_texts,
-                          "a photo of a {class_name}", "a photo of a {class_name} {background}", 30.0)
+                          "a photo of a {class_name} {background}", 30.0)
     kept = decide(scores, {"class": 0.5, "background": 0.6})  # a synonym alone would get half
-    assert kept.tolist() == [True, True, False, False, True]
+    assert kept.tolist() == [True, True, False, False, True, False]
     assert np.isnan(scores["score_background"].iloc[4])  # no background prompted: passes that check
+    # the class check phrases each class with the background the image shows: the cat in water
+    # is a cat there (only its background check drops it), the unprompted cat on sand too
+    assert scores["score_class"].iloc[3] > 0.9 and scores["score_class"].iloc[4] > 0.9
     quality = filter_quality(manifest.assign(kept=kept, true_background="x"))
-    assert quality["precision"] == 1.0 and quality["recall"] == 1.0 and quality["n_dropped"] == 2
+    assert quality["precision"] == 1.0 and quality["recall"] == 1.0 and quality["n_dropped"] == 3
 
 
 def test_thresholds_are_checked_and_dropped_images_never_reach_the_features():
@@ -149,3 +153,68 @@ def test_variant_intervals_rank_a_better_variant_with_a_paired_interval_above_ze
     assert 0.1 < text_gain["ci_low"] and text_gain["mean"] < 0.3  # 0.5 vs the baseline's 0.3
     assert 0.45 < row.loc[("text", "test_accuracy"), "mean"] < 0.55
     assert ("text", "heldout_gain_vs_text") not in row.index
+
+
+def test_models_share_one_scores_table_and_filter_images_only_applies_thresholds(tmp_path):
+    """Broken change caught: a model's filter scoring its images itself, or a join that misaligns rows."""
+    from clipmend.generation.steps import filter_images
+    from clipmend.io import read_parquet, write_parquet
+
+    table = pd.DataFrame({"id": ["a", "b", "c"], "score_class": [0.9, 0.05, 0.5],
+                          "score_background": [0.8, 0.9, 0.1]})
+    write_parquet(table, tmp_path / "scores.parquet")
+    manifests = {"m1": pd.DataFrame({"id": ["c", "a"], "label": [0, 1]}),
+                 "m2": pd.DataFrame({"id": ["b", "a", "c"], "label": [2, 1, 0]})}
+    for name, frame in manifests.items():
+        write_parquet(frame, tmp_path / f"{name}.parquet")
+    dropped = filter_images({n: tmp_path / f"{n}.parquet" for n in manifests}, tmp_path / "scores.parquet",
+                            {n: tmp_path / f"{n}_f.parquet" for n in manifests}, {"class": 0.1, "background": 0.3})
+    out = {n: read_parquet(tmp_path / f"{n}_f.parquet") for n in manifests}
+    assert out["m1"]["kept"].tolist() == [False, True] and out["m1"]["score_class"].tolist() == [0.5, 0.9]
+    assert out["m2"]["kept"].tolist() == [False, True, False] and dropped == {"m1": 1, "m2": 2}
+    assert out["m2"]["id"].tolist() == ["b", "a", "c"]
+    write_parquet(pd.DataFrame({"id": ["z"], "label": [0]}), tmp_path / "m3.parquet")
+    with pytest.raises(ValueError, match="no scores in .*re-run score_generated_images"):
+        filter_images({"m3": tmp_path / "m3.parquet"}, tmp_path / "scores.parquet",
+                      {"m3": tmp_path / "m3_f.parquet"}, {"class": 0.1})
+
+
+def test_planted_defects_are_dropped_for_every_model_from_one_scoring_of_each_image(tmp_path, monkeypatch):
+    """Broken change caught: the filter keeping a planted defect, or scoring an image once per model."""
+    import types
+
+    import torch
+
+    import clipmend.clip.loading
+    import clipmend.models.features
+    from clipmend.generation.steps import filter_images, score_generated_images
+    from clipmend.io import read_parquet, write_json, write_parquet
+
+    manifest, images = _planted()
+    manifest = manifest.assign(id=[f"gen-{i}" for i in range(6)], image=[f"img{i}.png" for i in range(6)])
+    embedded = dict(zip(manifest["image"], images))
+    calls = []
+
+    def fake_extract(encode, transform, refs, *args, **kwargs):
+        calls.append(list(refs))
+        return np.array([embedded[r] for r in refs])
+
+    model = types.SimpleNamespace(logit_scale=torch.tensor(np.log(30.0)))
+    fake = types.SimpleNamespace(encode_images=None, preprocess=None, encode_texts=_embed_texts, model=model)
+    monkeypatch.setattr(clipmend.clip.loading, "load_clip", lambda *a, **k: fake)
+    monkeypatch.setattr(clipmend.models.features, "extract", fake_extract)
+    # two models: the first asked for the first four images, the second for all six (one shared store)
+    paths = {"m1": tmp_path / "m1.parquet", "m2": tmp_path / "m2.parquet"}
+    write_parquet(manifest.iloc[:4], paths["m1"])
+    write_parquet(manifest, paths["m2"])
+    write_json(CLASSES, tmp_path / "classes.json")
+    write_json({"classes": {"cat": {"backgrounds": list(CONCEPTS)}}}, tmp_path / "backgrounds.json")
+    score_generated_images(list(paths.values()), tmp_path / "backgrounds.json", tmp_path / "classes.json",
+                           tmp_path / "scores.parquet", "fake", "fake", "a photo of a {class_name} {background}")
+    assert calls == [list(manifest["image"])]  # each image embedded once, for both models
+    assert read_parquet(tmp_path / "scores.parquet")["id"].tolist() == list(manifest["id"])
+    filter_images(paths, tmp_path / "scores.parquet", {m: tmp_path / f"{m}_f.parquet" for m in paths},
+                  {"class": 0.5, "background": 0.6})
+    out = {m: read_parquet(tmp_path / f"{m}_f.parquet") for m in paths}
+    assert out["m1"]["kept"].tolist() == [True, True, False, False]
+    assert out["m2"]["kept"].tolist() == [True, True, False, False, True, False]

@@ -28,6 +28,8 @@ def test_mode_edit_trains_debug_heads_on_the_edit_set(tmp_path):
 def test_the_paper_target_builds_the_edit_set_in_text_mode(tmp_path):
     counts = dry(tmp_path, "paper")
     assert counts["edit_images"] == counts["edit_features"] == counts["generation_variant_seeds"] == 8
+    # the filter's CLIP scores every distinct image once for all models; one job applies the thresholds
+    assert counts["score_generated_images"] == counts["filter_images"] == 1
 
 
 def test_a_bad_mode_fails_at_validation_naming_it(tmp_path):
@@ -52,5 +54,6 @@ def test_paper_generation_variants_picks_what_paper_builds(tmp_path):
     result = snakemake(tmp_path, "-n", "paper", "--quiet", "rules", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     counts = job_counts(result.stdout + result.stderr)
-    assert not {"edit_images", "filter_images", "generation_variant_seeds", "generation_variants"} & set(counts)
+    assert not {"edit_images", "score_generated_images", "filter_images", "generation_variant_seeds",
+                "generation_variants"} & set(counts)
     assert counts["debug_heads"] == 8

@@ -77,3 +77,18 @@ def test_paper_scale_measures_cpu_throughputs_in_the_same_run():
     assert out.returncode == 0, out.stderr[-3000:]
     assert re.search(r"\| CPU resnet50_b32_images_per_s \(1 thread\) \| [\d.]+ \| measured \|", out.stdout)
     assert re.fullmatch(r"gpu_hours \d+(\.\d+)?", out.stdout.strip().splitlines()[-1])
+
+
+def test_the_filter_scores_each_distinct_image_once_on_imagenet(tmp_path):
+    """Broken change caught: each model's job scoring its own sets again (29.8 H100 hours for 40 models)."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "config/imagenet.yaml").read_text())
+    config["filter"] = {"enabled": True}
+    path = tmp_path / "imagenet_filter.yaml"
+    path.write_text(yaml.safe_dump(config))
+    by_rule = rule_rows(paper_scale("--gpu", "h100", config=str(path)))
+    score, generate = by_rule["score_generated_images"], by_rule["generate_images_shard"]
+    assert score["jobs"] == "1" and by_rule["filter_images"]["runs on"] == "local"
+    # the goal: filtering costs less than 10% of generating the same images
+    assert float(score["GPU h"].replace(",", "")) < 0.1 * float(generate["GPU h"].replace(",", ""))

@@ -236,11 +236,6 @@ def get_collective_mem_mb(wildcards, input, attempt):
     return cost.head_job_mem_mb(features_mb, settings.device, settings.host_memory_gb, attempt)
 
 
-def get_filter_settings(wildcards):
-    """Config ``filter`` without ``enabled`` (whether the run uses the filter is not how it scores)."""
-    return {k: v for k, v in config["filter"].items() if k != "enabled"}
-
-
 def get_debug_manifest(set_name):
     """The manifest of a model's generated ``set_name`` that its features read: filtered when filter.enabled."""
     if config["filter"]["enabled"]:

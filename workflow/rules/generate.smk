@@ -57,32 +57,58 @@ rule generate_images:
         "../scripts/generate_images.py"
 
 
-rule filter_images:
-    """CLIP's agreement of every generated image with its prompt; what falls below filter.thresholds
-    is marked dropped (the features step leaves it out when filter.enabled)."""
+rule score_generated_images:
+    """CLIP's agreement of every distinct generated image with its prompt, once per image: models
+    share images through the content-addressed store, and so their scores (filter_images applies
+    each model's thresholds)."""
     input:
-        individual=rules.generate_images.output.individual,
-        random=rules.generate_images.output.random,
+        manifests=expand(
+            [rules.generate_images.output.individual, rules.generate_images.output.random],
+            model=MODELS,
+            allow_missing=True,
+        ),
         backgrounds=rules.propose_backgrounds.output.backgrounds,
         classes=rules.prepare_data.output.classes,
         weights=get_clip_weights,
     output:
-        individual="results/{dataset}/{model}/images/filtered/individual.parquet",
-        random="results/{dataset}/{model}/images/filtered/random.parquet",
+        scores="results/{dataset}/filter/scores.parquet",
     params:
         arch=config["clip"]["arch"],
         weights=config["clip"]["weights"],
-        settings=get_filter_settings,
-        background_prompt=get_config("clip", "prompt"),
+        prompt=get_config("clip", "prompt"),
     threads: 1
     log:
-        "logs/{dataset}/{model}/filter_images.log",
+        "logs/{dataset}/score_generated_images.log",
     benchmark:
-        "benchmarks/runs/{dataset}/{model}/filter_images.tsv"
+        "benchmarks/runs/{dataset}/score_generated_images.tsv"
     resources:
         gpu=1,
-        mem_mb=cost_mem_mb("filter_images", 8000),
-        runtime=cost_runtime("filter_images", 30),
+        mem_mb=cost_mem_mb("score_generated_images", 4000),
+        runtime=cost_runtime("score_generated_images", 30),
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/score_generated_images.py"
+
+
+rule filter_images:
+    """Every model's generated sets with their images' scores; what falls below filter.thresholds is
+    marked dropped (the features step leaves it out when filter.enabled). A table join, one local
+    job for all models (a job per model would spend more on starting than on joining)."""
+    input:
+        individual=expand(rules.generate_images.output.individual, model=MODELS, allow_missing=True),
+        random=expand(rules.generate_images.output.random, model=MODELS, allow_missing=True),
+        scores=rules.score_generated_images.output.scores,
+    output:
+        individual=expand("results/{{dataset}}/{model}/images/filtered/individual.parquet", model=MODELS),
+        random=expand("results/{{dataset}}/{model}/images/filtered/random.parquet", model=MODELS),
+    params:
+        thresholds=get_config("filter", "thresholds"),
+    log:
+        "logs/{dataset}/filter_images.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/filter_images.tsv"
+    localrule: True
     conda:
         "../../envs/clipmend.yaml"
     script:

@@ -47,11 +47,7 @@ rule generation_variants:
 
 rule filter_quality:
     input:
-        manifests=expand(
-            [rules.filter_images.output.individual, rules.filter_images.output.random],
-            model=MODELS,
-            allow_missing=True,
-        ),
+        manifests=rules.filter_images.output,  # every model's filtered individual and random sets
     output:
         **report_outputs(
             "Generated-image filter",

@@ -184,15 +184,15 @@ def merge_manifests(parts: Sequence[PathLike], out: PathLike) -> pd.DataFrame:
     return manifest
 
 
-def filter_images(manifests: Mapping[str, PathLike], backgrounds: PathLike, classes: PathLike,
-                  outputs: Mapping[str, PathLike], arch: str, weights: str, settings: Mapping[str, Any],
-                  background_prompt: str, run: RunSettings | None = None,
-                  threads: int | None = None) -> dict[str, pd.DataFrame]:
-    """Score every generated image with CLIP against its prompt; each set's manifest with scores and ``kept``.
+def score_generated_images(manifests: Sequence[PathLike], backgrounds: PathLike, classes: PathLike,
+                           out: PathLike, arch: str, weights: str, prompt: str,
+                           run: RunSettings | None = None, threads: int | None = None) -> pd.DataFrame:
+    """CLIP's scores of every distinct image of ``manifests``, once each: the shared scores table.
 
-    ``settings``: config ``filter`` (``thresholds``, ``class_prompt``); ``background_prompt``:
-    config ``clip.prompt``. Sets share one CLIP load; their manifests keep their rows (dropped
-    ones marked ``kept`` False), so what was dropped stays visible.
+    Models share generated images through the content-addressed store (a manifest row's ``id``
+    is its image's key, which holds its prompt's class and background), so the scores of an image
+    are the same for every model that asked for it: one job embeds each image once, and each
+    model's ``filter_images`` only applies its thresholds. ``prompt``: config ``clip.prompt``.
     """
     import torch
 
@@ -201,30 +201,47 @@ def filter_images(manifests: Mapping[str, PathLike], backgrounds: PathLike, clas
     from clipmend.models.features import batch_size_for, extract
 
     run = settled(run)
-    thresholds = image_filter.check_thresholds(settings.get("thresholds", {}))
     if threads:
         torch.set_num_threads(threads)
     class_names = read_json(classes)
-    frames = {name: read_parquet(path) for name, path in manifests.items()}
-    prompted = [b for frame in frames.values() for b in frame["background"]]
-    options = image_filter.candidate_backgrounds(read_json(backgrounds), prompted)
+    columns = ["id", "image", "label", "background"]
+    frames = [read_parquet(p)[columns] for p in manifests]
+    pooled = pd.concat(frames, ignore_index=True).drop_duplicates("id", ignore_index=True)
+    log.info("%d distinct images in %d manifests (%d rows)", len(pooled), len(frames), sum(map(len, frames)))
+    options = image_filter.candidate_backgrounds(read_json(backgrounds), list(pooled["background"]))
     clip = load_clip(arch, weights, run.device)
+    features = extract(clip.encode_images, clip.preprocess, pooled["image"].tolist(),
+                       batch_size_for(run, {"arch": arch}), run.device, desc="filter scores",
+                       module=clip.model) if len(pooled) else np.zeros((0, 1))
+    scores = image_filter.score_images(pooled, features, class_names, options, clip.encode_texts,
+                                       prompt, float(clip.model.logit_scale.exp().item()))
+    table = pd.concat([pooled[["id"]], scores], axis=1)
+    write_parquet(table, out)
+    return table
+
+
+def filter_images(manifests: Mapping[str, PathLike], scores: PathLike, outputs: Mapping[str, PathLike],
+                  thresholds: Mapping[str, Any]) -> dict[str, int]:
+    """Each set's manifest with its images' scores (``score_generated_images``) and ``kept``; images dropped per set.
+
+    ``thresholds``: config ``filter.thresholds``. Manifests keep their rows (dropped ones marked
+    ``kept`` False), so what was dropped stays visible. One manifest is held at a time.
+    """
+    from clipmend.generation import filter as image_filter
+
+    thresholds = image_filter.check_thresholds(thresholds)
+    table = read_parquet(scores)
     out = {}
-    for name, manifest in frames.items():
-        features = extract(clip.encode_images, clip.preprocess, manifest["image"].tolist(),
-                           batch_size_for(run, {"arch": arch}), run.device, desc=f"filter {name}",
-                           module=clip.model) if len(manifest) else np.zeros((0, 1))
-        scores = image_filter.score_images(manifest, features, class_names, options, clip.encode_texts,
-                                           settings["class_prompt"], background_prompt,
-                                           float(clip.model.logit_scale.exp().item()))
-        scored = pd.concat([manifest, scores], axis=1)
+    for name, path in manifests.items():
+        manifest = read_parquet(path)
+        scored = image_filter.with_scores(manifest, table, str(scores))
         scored["kept"] = image_filter.decide(scored, thresholds)
         scored.attrs = dict(manifest.attrs)
         scored.attrs["filter"] = {"thresholds": thresholds, "dropped": int((~scored["kept"]).sum())}
         log.info("filter %s: %d of %d images dropped (thresholds %s)", name, (~scored["kept"]).sum(),
                  len(scored), thresholds)
         write_parquet(scored, outputs[name])
-        out[name] = scored
+        out[name] = int((~scored["kept"]).sum())
     return out
 
 
