@@ -106,6 +106,21 @@ def test_the_best_epoch_by_val_wga_is_returned_with_its_history(world):
     assert ties["val_worst_group_accuracy"].nunique() == 1 and ties["selected"].tolist() == [True, False, False]
 
 
+def test_average_last_keeps_the_mean_of_the_last_epochs_weights(world):
+    # the same seed draws the same first epochs: the weights after epoch 1 and after epoch 2 are those of
+    # runs of 1 and 2 epochs averaging 1, and averaging the last 2 of 2 epochs gives their mean
+    one, _ = _run(world, epochs=1, average_last=1, weights=METHOD_WEIGHTS["ours_ls"])
+    two, _ = _run(world, epochs=2, average_last=1, weights=METHOD_WEIGHTS["ours_ls"])
+    mean, history = _run(world, epochs=2, average_last=2, weights=METHOD_WEIGHTS["ours_ls"])
+    for name, value in mean.state_dict().items():
+        torch.testing.assert_close(value, (one.state_dict()[name] + two.state_dict()[name]) / 2)
+    assert history["selected"].tolist() == [True, True]
+    _, last = _run(world, epochs=3, average_last=1)
+    assert last["selected"].tolist() == [False, False, True]
+    with pytest.raises(ValueError, match="average_last=4 must be between 0"):
+        FinetuneSettings(epochs=3, average_last=4)
+
+
 def test_deterministic_given_the_seed(world):
     _, first = _run(world, epochs=2, weights=METHOD_WEIGHTS["ours_vs"])
     _, again = _run(world, epochs=2, weights=METHOD_WEIGHTS["ours_vs"])

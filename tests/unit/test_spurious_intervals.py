@@ -37,6 +37,36 @@ def test_groups_keep_their_size_and_the_worst_group_is_the_lowest():
     assert merged[:, 0].tolist() == [3] and sizes.tolist() == [6]
 
 
+def test_objects_are_drawn_whole_where_one_object_shows_on_several_backgrounds():
+    # 2 classes x 50 objects, each object on 2 backgrounds (groups class*2 + background), right or wrong on
+    # both: an object's images are one draw, so a class's pooled count over its 2 backgrounds is even in
+    # every replicate (drawing images independently makes odd ones), and its SE is an object-level one
+    rng = np.random.default_rng(4)
+    right = rng.random(100) < 0.6
+    objects = np.repeat(np.arange(100), 2)
+    labels = objects // 50
+    groups = labels * 2 + np.tile([0, 1], 100)
+    correct = right[objects].astype(float)[:, None]
+    clustered = intervals.resample_groups(correct, groups, 2000, np.random.default_rng(0),
+                                          clusters=objects, strata=labels)
+    assert clustered.sizes.tolist() == [50, 50, 50, 50]
+    assert np.allclose(clustered.observed[:, 0], [right[:50].sum()] * 2 + [right[50:].sum()] * 2)
+    pooled, _ = intervals.merge_groups(clustered.replicates, clustered.sizes, [0, 0, 1, 1])
+    assert (pooled % 2 == 0).all()
+    naive = intervals.resample_groups(correct, groups, 2000, np.random.default_rng(0))
+    naive_pooled, _ = intervals.merge_groups(naive.replicates, naive.sizes, [0, 0, 1, 1])
+    assert (naive_pooled % 2 == 1).any()
+    # the pooled accuracy of class 0 has the SE of 50 objects, sqrt(p(1-p)/50), not of 100 images
+    p = right[:50].mean()
+    assert (pooled[:, 0, 0] / 100).std() == pytest.approx(np.sqrt(p * (1 - p) / 50), rel=0.1)
+    assert (naive_pooled[:, 0, 0] / 100).std() == pytest.approx(np.sqrt(p * (1 - p) / 100), rel=0.1)
+    # an object missing from one background: objects cannot be drawn with every group keeping its size
+    with pytest.raises(ValueError, match="same images per group"):
+        intervals.resample_groups(correct[1:], groups[1:], 10, clusters=objects[1:], strata=labels[1:])
+    with pytest.raises(ValueError, match="several strata"):
+        intervals.resample_groups(correct, groups, 10, clusters=objects, strata=np.tile([0, 1], 100))
+
+
 def test_seed_level_mean_and_draws():
     # metric per seed 0.1, 0.2, 0.3, 0.4, 0.5, no image noise: the mean is 0.3 and each replicate
     # the mean of 5 seeds drawn with replacement, so within [0.1, 0.5] and centred on 0.3
@@ -81,6 +111,18 @@ def test_seed_comparison_tables_on_a_small_world():
     diff = paired.set_index("metric").loc["average_accuracy"]
     assert list(paired.columns) == ["method_a", "method_b", "model", "metric", "mean_diff", "ci_low", "ci_high"]
     assert diff["mean_diff"] == pytest.approx(0.25) and diff["ci_low"] <= 0.25 <= diff["ci_high"]
+    # the test images as 4 objects, each on both attributes (a paired layout): the interval draws objects,
+    # so finetune_clip (each object right on one attribute, wrong on the other for objects 1 and 3) keeps
+    # its per-object pairs: its coarse worst group's interval is the same or wider than drawing images
+    paired_index = index.assign(object=[f"t{k}" for k in range(4)] + ["o0", "o1", "o0", "o1", "o2", "o3", "o2", "o3"])
+    by_object, _ = seed_comparison(pd.concat(rows), paired_index, replicates=200)
+    assert by_object[["method", "metric", "mean"]].equals(table[["method", "metric", "mean"]])
+    from clipmend.spurious.report import _object_clusters
+
+    drawn = _object_clusters(paired_index[paired_index["split"] == "test"])
+    assert drawn["clusters"].tolist() == ["o0", "o1", "o0", "o1", "o2", "o3", "o2", "o3"]
+    assert drawn["strata"].tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert _object_clusters(index.assign(object=index["id"])) == {}  # one image per object: images drawn
 
 
 def test_the_readme_says_beats_only_where_the_paired_interval_excludes_zero():

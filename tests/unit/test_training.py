@@ -45,3 +45,28 @@ def test_training_is_deterministic(tmp_path):
         model = timm.create_model("resnet10t", num_classes=3)
         states.append(train_classifier(model, transform, refs, labels, TrainParams(epochs=2, batch_size=16)))
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_channels_last_trains_the_same_net_in_the_other_memory_format(tmp_path):
+    import timm
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 255, (32, 32, 32, 3), dtype=np.uint8)
+    np.save(tmp_path / "x.npy", images)
+    refs = [f"{tmp_path / 'x.npy'}#{i}" for i in range(32)]
+    labels = rng.integers(0, 3, 32)
+    transform = lambda im: torch.as_tensor(np.asarray(im), dtype=torch.float32).permute(2, 0, 1) / 255  # noqa: E731
+    states, models = [], []
+    for channels_last in (False, True):
+        torch.manual_seed(5)
+        model = timm.create_model("resnet10t", num_classes=3)
+        params = TrainParams(epochs=1, batch_size=16, lr=1e-4, channels_last=channels_last)
+        states.append(train_classifier(model, transform, refs, labels, params))
+        models.append(model)
+    conv = next(k for k, v in states[1].items() if v.ndim == 4)
+    assert models[1].get_parameter(conv).is_contiguous(memory_format=torch.channels_last)
+    assert not models[0].get_parameter(conv).is_contiguous(memory_format=torch.channels_last)
+    # the same two steps, in another order of float operations: the weights agree to rounding
+    for k in states[0]:
+        if states[0][k].is_floating_point():
+            torch.testing.assert_close(states[1][k], states[0][k], atol=1e-3, rtol=1e-3)

@@ -145,6 +145,11 @@ def test_paired_test_split_shows_every_object_on_every_background():
     first = test.index[test["class_name"] == "trouser"][:10]
     assert sorted(test.loc[first, "background"]) == sorted(spec.backgrounds)
     assert len({int(masks[i].astype(bool).sum()) for i in first}) == 1
+    # the index names the object, so intervals draw objects, not images: one per object, 10 images each
+    assert test.loc[first, "object"].nunique() == 1
+    assert (test.groupby("object")["background"].nunique() == 10).all() and test["object"].nunique() == 90
+    rest = index[index["split"] != "test"]
+    assert rest["object"].equals(rest["id"])
 
 
 @pytest.mark.parametrize("mode,n_backgrounds", [("backgrounds", 10), ("binary", 3)])

@@ -7,7 +7,10 @@ An index is a table with one row per image: ``id, split, label, class_name, imag
 - ``attribute``: a generic spurious attribute value per image, the one the second paper's
   groups (class x attribute) use: the demo's background, Waterbirds' place (land/water).
   Data sets without one (imagefolder, imagenet, cifar) leave it out; ``has_attribute``;
-- ``mask``: a reference to the object's mask (``clipmend.data.images.load_mask``; the demo).
+- ``mask``: a reference to the object's mask (``clipmend.data.images.load_mask``; the demo);
+- ``object``: which object an image shows, where several images show one (the demo's paired
+  test split: each object on every background). Intervals resample objects, not images
+  (``clipmend.spurious.intervals``), as images of one object are not independent draws.
 
 Splits: ``train`` (original training data for heads), ``val`` (the debug set),
 ``test``; the demo adds ``clip`` (captioned data for training its CLIP).
@@ -28,6 +31,7 @@ INDEX_COLUMNS = ["id", "split", "label", "class_name", "image"]
 DEBUG_SPLIT = "val"  # the debug set's split name on disk (the paper's validation set)
 ATTRIBUTE_COLUMN = "attribute"
 MASK_COLUMN = "mask"
+OBJECT_COLUMN = "object"
 
 Builder = Callable[..., tuple[pd.DataFrame, list[str]]]
 DATASETS: dict[str, Builder] = {}

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from clipmend.data.registry import ATTRIBUTE_COLUMN, DEBUG_SPLIT
+from clipmend.data.registry import ATTRIBUTE_COLUMN, DEBUG_SPLIT, OBJECT_COLUMN
 from clipmend.demo.fmnist import CLASS_NAMES, load_subset
 from clipmend.demo.textures import BACKGROUNDS, render_batch_with_masks
 
@@ -194,8 +194,9 @@ def build_world(spec: WorldSpec, subset: Mapping[str, np.ndarray] | None = None)
     """Render every split: ``(images (N,S,S,3) uint8, masks (N,S,S) uint8, index)``.
 
     ``masks`` are the objects' opacities (see ``textures.object_masks``); the index has
-    ``id, split, label, class_name, background``, ``attribute`` (= ``background``) and
-    ``caption`` (the ``clip`` split's captions; empty elsewhere).
+    ``id, split, label, class_name, background``, ``attribute`` (= ``background``), ``object``
+    (the object an image shows: a paired test object's id on all its backgrounds, else the
+    image's id) and ``caption`` (the ``clip`` split's captions; empty elsewhere).
     """
     subset = load_subset() if subset is None else subset
     pools = object_pools(subset)
@@ -215,7 +216,7 @@ def build_world(spec: WorldSpec, subset: Mapping[str, np.ndarray] | None = None)
             if split == "test" and paired:  # every object on every background
                 chosen = _held_out(pools, fm_label, spec.n_train)[first : first + count]
                 objects.append(np.repeat(chosen, len(backgrounds), axis=0))
-                rows += [(f"test-{class_name}-{i:04d}-{b}", split, label, class_name, b)
+                rows += [(f"test-{class_name}-{i:04d}-{b}", split, label, class_name, b, f"test-{class_name}-{i:04d}")
                          for i in range(count) for b in backgrounds]
                 continue
             corr = spec.correlation if correlation == "train" else correlation
@@ -229,9 +230,9 @@ def build_world(spec: WorldSpec, subset: Mapping[str, np.ndarray] | None = None)
             else:
                 chosen = _held_out(pools, fm_label, spec.n_train)[first : first + count]
             objects.append(chosen)
-            rows += [(f"{split}-{class_name}-{i:04d}", split, label, class_name, backgrounds[b])
-                     for i, b in enumerate(picks)]
-    index = pd.DataFrame(rows, columns=["id", "split", "label", "class_name", "background"])
+            rows += [(f"{split}-{class_name}-{i:04d}", split, label, class_name, backgrounds[b],
+                      f"{split}-{class_name}-{i:04d}") for i, b in enumerate(picks)]
+    index = pd.DataFrame(rows, columns=["id", "split", "label", "class_name", "background", OBJECT_COLUMN])
     images, masks = render_batch_with_masks(
         np.concatenate(objects), list(index["background"]), spec.image_size, rng
     )

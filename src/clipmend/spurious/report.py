@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from clipmend.data.registry import OBJECT_COLUMN  # noqa: E402
 from clipmend.reporting.plots import save_png  # noqa: E402
 from clipmend.reporting.tables import write_table  # noqa: E402
 from clipmend.spurious import groups, intervals  # noqa: E402
@@ -327,7 +328,7 @@ def seed_comparison(predictions: pd.DataFrame, index: pd.DataFrame, heldout: pd.
         raise ValueError(f"predictions lack some test images for {missing}; every method needs every test image")
     correct = wide.to_numpy() == test["label"].to_numpy()[:, None]
     rng = np.random.default_rng(0)
-    counts = intervals.resample_groups(correct, fine, replicates, rng)
+    counts = intervals.resample_groups(correct, fine, replicates, rng, **_object_clusters(test))
     columns: dict[tuple[str, str], list] = {}
     for k, (method, model, _) in enumerate(wide.columns):
         columns.setdefault((method, model), []).append(k)
@@ -353,6 +354,14 @@ def seed_comparison(predictions: pd.DataFrame, index: pd.DataFrame, heldout: pd.
                 paired.append({"method_a": a, "method_b": b, "model": model, "metric": metric,
                                "mean_diff": mean - other[0], "ci_low": low, "ci_high": high})
     return table, pd.DataFrame(paired, columns=PAIRED_COLUMNS)
+
+
+def _object_clusters(test: pd.DataFrame) -> dict[str, np.ndarray]:
+    """``resample_groups``' clusters (the object of each test image) and strata (its class), where
+    some object shows in several test images (a paired layout); none where each image is its own."""
+    if OBJECT_COLUMN not in test or test[OBJECT_COLUMN].isna().any() or not test[OBJECT_COLUMN].duplicated().any():
+        return {}
+    return {"clusters": test[OBJECT_COLUMN].astype(str).to_numpy(), "strata": test["label"].to_numpy()}
 
 
 def has_groups(index: pd.DataFrame) -> bool:

@@ -64,11 +64,14 @@ def get_method_settings(wildcards):
 
 
 def get_method_seeds(wildcards):
-    """The seeds a method runs (a params value): every seed for the fine-tuned methods, the first for the others."""
+    """The seeds a method runs (a params value): the fine-tuned methods' ``finetune_seeds`` (null: ``seeds``),
+    the first of ``seeds`` for the others."""
     from clipmend.spurious import METHOD_LOSSES
 
     seeds = list(config["spurious"]["seeds"])
-    return seeds if wildcards.method in METHOD_LOSSES else seeds[:1]
+    if wildcards.method not in METHOD_LOSSES:
+        return seeds[:1]
+    return list(config["spurious"].get("finetune_seeds") or seeds)
 
 
 def get_spurious_source(clip_model):
