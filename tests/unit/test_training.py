@@ -30,15 +30,21 @@ def test_train_classifier_learns_a_separable_toy_problem(tmp_path):
     assert (model(x).argmax(1).numpy() == labels).mean() == 1.0
 
 
+def _random_images(tmp_path, seed: int, n: int):
+    """``n`` random 32 px images of 3 classes in a .npy file: their refs, labels and a to-tensor transform."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8)
+    np.save(tmp_path / "x.npy", images)
+    refs = [f"{tmp_path / 'x.npy'}#{i}" for i in range(n)]
+    labels = rng.integers(0, 3, n)
+    transform = lambda im: torch.as_tensor(np.asarray(im), dtype=torch.float32).permute(2, 0, 1) / 255  # noqa: E731
+    return refs, labels, transform
+
+
 def test_training_is_deterministic(tmp_path):
     import timm
 
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
-    np.save(tmp_path / "x.npy", images)
-    refs = [f"{tmp_path / 'x.npy'}#{i}" for i in range(40)]
-    labels = rng.integers(0, 3, 40)
-    transform = lambda im: torch.as_tensor(np.asarray(im), dtype=torch.float32).permute(2, 0, 1) / 255  # noqa: E731
+    refs, labels, transform = _random_images(tmp_path, seed=0, n=40)
     states = []
     for _ in range(2):
         torch.manual_seed(123)  # model init; training seeds itself
@@ -50,12 +56,7 @@ def test_training_is_deterministic(tmp_path):
 def test_channels_last_trains_the_same_net_in_the_other_memory_format(tmp_path):
     import timm
 
-    rng = np.random.default_rng(1)
-    images = rng.integers(0, 255, (32, 32, 32, 3), dtype=np.uint8)
-    np.save(tmp_path / "x.npy", images)
-    refs = [f"{tmp_path / 'x.npy'}#{i}" for i in range(32)]
-    labels = rng.integers(0, 3, 32)
-    transform = lambda im: torch.as_tensor(np.asarray(im), dtype=torch.float32).permute(2, 0, 1) / 255  # noqa: E731
+    refs, labels, transform = _random_images(tmp_path, seed=1, n=32)
     states, models = [], []
     for channels_last in (False, True):
         torch.manual_seed(5)
