@@ -403,9 +403,13 @@ GPU_NODE: dict[str, float] = {"base_gb": BASE_GB, "cuda_gb": CUDA_HOST_GB, "work
 #: rules that do what another rule does, on a set of the same size or smaller (sized as that rule)
 SAME_WORK_AS = {
     "edit_images": "generate_images",  # memory: the pipeline and one set (time: job_hours)
+    "edit_images_shard": "generate_images",
     "edit_features": "generated_features",  # one set's features (generated_features: two)
     "generated_features_variant": "generated_features",
     "generation_variant_seeds": "debug_head_seeds",  # seeded heads, one per variant and seed
+    # the families' pooled sets: their images are the models' prompts', at most that many new
+    "score_collective_images": "score_generated_images",
+    "filter_collective": "filter_images",
 }
 
 
@@ -721,9 +725,12 @@ def job_hours(rule: str, config: dict[str, Any], dataset: str, model: str | None
               threads: int = 1, fill: float = 1.0, cpu: dict | None = None,
               gpu: dict | None = None, first: bool = True) -> float:
     """Projected hours of one job (the worst job: ``first`` generation job makes the shared images)."""
-    if rule == "edit_images":  # a model's own set, never shared: img2img runs strength x the steps
-        strength = float((config["generator"].get("edit") or {}).get("strength", 0.75))
-        return sd_seconds(generation(config, dataset, fill)["per_set"], config, gpu) * strength / 3600
+    if rule.removesuffix("_shard") == "edit_images":  # a model's own set, never shared
+        shards = generation_shards(config, dataset, "edit_images", gpu)
+        if rule == "edit_images" and shards > 1:
+            return 0.0  # merging manifests
+        images = generation(config, dataset, fill)["per_set"] / shards
+        return sd_seconds(images, config, gpu) * edit_strength(config) / 3600
     rule = SAME_WORK_AS.get(rule, rule)
     cpu, gpu = cpu or CPU, gpu or gpu_kind(config)
     entry = config["datasets"][dataset]
@@ -808,17 +815,23 @@ def max_job_hours(config: dict[str, Any]) -> float:
     return float((config.get("cluster") or {}).get("max_job_hours", 12))
 
 
+def edit_strength(config: dict[str, Any]) -> float:
+    """``generator.edit.strength``: img2img runs this share of the denoising steps."""
+    return float((config["generator"].get("edit") or {}).get("strength", 0.75))
+
+
 def generation_shards(config: dict[str, Any], dataset: str, rule: str = "generate_images",
                       gpu: dict | None = None) -> int:
     """Shard jobs (class ranges) that split one set of ``rule`` so each fits ``max_job_hours``.
 
     Sized for the worst job: the first of ``rule``, which makes all its images itself
     (``generate_images``: a model's individual and random sets; ``generate_collective``:
-    a family's set), on ``gpu`` (default ``GPU``). At most one shard per class.
+    a family's set; ``edit_images``: a model's edit set, at ``edit_strength`` of the steps),
+    on ``gpu`` (default ``GPU``). At most one shard per class.
     """
     gen = generation(config, dataset)
     images = gen["per_set"] * (2 if rule == "generate_images" else 1)
-    hours = sd_seconds(images, config, gpu) / 3600
+    hours = sd_seconds(images, config, gpu) / 3600 * (edit_strength(config) if rule == "edit_images" else 1.0)
     classes = dataset_sizes(config["datasets"][dataset])["classes"]
     wanted = math.ceil(hours * SHARD_RUNTIME_MARGIN / max_job_hours(config))
     return max(1, min(classes, wanted))

@@ -102,6 +102,13 @@ def test_paper_builds_every_table_and_figure(world):
     variants = pd.read_csv(paper / "generation_variants.csv")
     assert list(variants.columns) == ["variant", "metric", "mean", "ci_low", "ci_high", "n_seeds"]
     assert {"text", "text+filter"} <= set(variants["variant"])
+    # collective debugging trains on the kept images too: a family's pooled set is scored and filtered
+    results = world / "results/shapes"
+    for family in ("resnet", "clip"):
+        scored = pd.read_parquet(results / f"families/{family}/images/filtered/collective.parquet")
+        assert scored["score_class"].between(0, 1).all()
+        crossed = pd.read_parquet(results / f"mine/cross_features/family-{family}.parquet", columns=["id"])
+        assert set(crossed["id"]) == set(scored.loc[scored["kept"], "id"])
 
 
 def test_paper_edits_the_seed_failures_with_diffusers_img2img(world):

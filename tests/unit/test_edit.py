@@ -119,6 +119,25 @@ def test_edit_images_keeps_the_object_replaces_the_background_and_links_the_sour
     assert again["image"].equals(manifest["image"])  # the store's images reused
 
 
+def test_sharded_editing_merges_into_the_unsharded_edit_set_byte_for_byte(demo, tmp_path, monkeypatch):
+    """Broken change caught: a shard editing every class (duplicates), or shards merged out of label order."""
+    root, _, classes = demo
+    args = (root / "assignments.parquet", root / "failures.parquet", root / "index.parquet",
+            root / "classes.json")
+    for run in ("whole", "sharded"):  # each with its own store, at the same relative path
+        (tmp_path / run).mkdir()
+        monkeypatch.chdir(tmp_path / run)
+        if run == "whole":
+            edit_images(*args, "edit.parquet", generator(), "store")
+            continue
+        parts = [f"shard{i}/edit.parquet" for i in range(3)]
+        sizes = [len(edit_images(*args, part, generator(), "store", shard=(i, 3))) for i, part in enumerate(parts)]
+        assert sizes == [0, 3, 3]  # coat (4) in the second class range of three, bag (8) in the third
+        edit_images(*args, "edit.parquet", generator(), "unused", parts=parts)
+    assert (tmp_path / "sharded/edit.parquet").read_bytes() == (tmp_path / "whole/edit.parquet").read_bytes()
+    assert len(pd.read_parquet(tmp_path / "whole/edit.parquet")) == 6 and len(classes) == 10
+
+
 def test_a_changed_source_or_edit_setting_makes_new_images(demo, tmp_path):
     """Broken change caught: an edit key without the source's sha or the editor settings."""
     root, index, _ = demo

@@ -218,3 +218,79 @@ def test_planted_defects_are_dropped_for_every_model_from_one_scoring_of_each_im
     out = {m: read_parquet(tmp_path / f"{m}_f.parquet") for m in paths}
     assert out["m1"]["kept"].tolist() == [True, True, False, False]
     assert out["m2"]["kept"].tolist() == [True, True, False, False, True, False]
+
+
+def test_a_family_set_scores_only_the_images_no_model_set_holds(tmp_path, monkeypatch):
+    """Broken change caught: the families' scoring embedding again the images the models' table holds,
+    loading CLIP when nothing is new, or giving a known image other scores than the table's."""
+    import types
+
+    import torch
+
+    import clipmend.clip.loading
+    import clipmend.models.features
+    from clipmend.generation.steps import score_generated_images
+    from clipmend.io import read_parquet, write_json, write_parquet
+
+    manifest, images = _planted()
+    manifest = manifest.assign(id=[f"gen-{i}" for i in range(6)], image=[f"img{i}.png" for i in range(6)])
+    embedded = dict(zip(manifest["image"], images))
+    calls, loads = [], []
+
+    def fake_extract(encode, transform, refs, *args, **kwargs):
+        calls.append(list(refs))
+        return np.array([embedded[r] for r in refs])
+
+    model = types.SimpleNamespace(logit_scale=torch.tensor(np.log(30.0)))
+    fake = types.SimpleNamespace(encode_images=None, preprocess=None, encode_texts=_embed_texts, model=model)
+    monkeypatch.setattr(clipmend.clip.loading, "load_clip", lambda *a, **k: loads.append(1) or fake)
+    monkeypatch.setattr(clipmend.models.features, "extract", fake_extract)
+    write_json(CLASSES, tmp_path / "classes.json")
+    write_json({"classes": {"cat": {"backgrounds": list(CONCEPTS)}}}, tmp_path / "backgrounds.json")
+    args = (tmp_path / "backgrounds.json", tmp_path / "classes.json")
+    clip = ("fake", "fake", "a photo of a {class_name} {background}")
+    write_parquet(manifest.iloc[:4], tmp_path / "model.parquet")
+    write_parquet(manifest.iloc[[5, 1, 4]], tmp_path / "family.parquet")
+    alone = score_generated_images([tmp_path / "family.parquet"], *args, tmp_path / "alone.parquet", *clip)
+    models = score_generated_images([tmp_path / "model.parquet"], *args, tmp_path / "models.parquet", *clip)
+    calls.clear()
+    family = score_generated_images([tmp_path / "family.parquet"], *args, tmp_path / "family_scores.parquet",
+                                    *clip, known=tmp_path / "models.parquet")
+    assert calls == [["img5.png", "img4.png"]]  # img1 is the models' already
+    assert family["id"].tolist() == ["gen-5", "gen-1", "gen-4"]
+    pd.testing.assert_frame_equal(family, alone)  # the same scores as scoring the family set alone
+    assert family.set_index("id").loc["gen-1"].equals(models.set_index("id").loc["gen-1"])
+    assert read_parquet(tmp_path / "family_scores.parquet")["id"].tolist() == ["gen-5", "gen-1", "gen-4"]
+    calls.clear(), loads.clear()
+    write_parquet(manifest.iloc[[2, 0]], tmp_path / "family2.parquet")
+    again = score_generated_images([tmp_path / "family2.parquet"], *args, tmp_path / "f2.parquet", *clip,
+                                   known=tmp_path / "models.parquet")
+    assert calls == [] and loads == [] and again["id"].tolist() == ["gen-2", "gen-0"]
+
+
+def test_cross_features_give_no_features_to_images_the_filter_dropped(tmp_path, monkeypatch):
+    """Broken change caught: collective debugging training on another set's dropped images."""
+    import clipmend.models.steps as steps
+    from clipmend.io import read_parquet, write_parquet
+    from clipmend.models.features import read_features, write_features
+
+    write_features(pd.DataFrame({"id": ["a"], "label": [0]}), np.ones((1, 2), np.float32), tmp_path / "own.parquet",
+                   {})
+    write_parquet(pd.DataFrame({"id": ["a", "b", "c"], "label": [0, 1, 2], "image": ["a.png", "b.png", "c.png"],
+                                "kept": [True, False, True]}), tmp_path / "family.parquet")
+    extracted = []
+
+    def fake_extract(backbone, refs, *args):
+        extracted.append(list(refs))
+        return np.full((len(refs), 2), 2.0, np.float32)
+
+    import types
+
+    monkeypatch.setattr(steps, "_backbone", lambda *a: types.SimpleNamespace(spec=types.SimpleNamespace(name="m")))
+    monkeypatch.setattr(steps, "_extract", fake_extract)
+    steps.cross_features([tmp_path / "own.parquet"], {"family-f": tmp_path / "family.parquet"}, tmp_path / "c.json",
+                         tmp_path / "cross", "m", {})
+    meta, features = read_features(tmp_path / "cross" / "family-f.parquet")
+    assert meta["id"].tolist() == ["a", "c"] and extracted == [["c.png"]]
+    assert features.tolist() == [[1.0, 1.0], [2.0, 2.0]]
+    assert read_parquet(tmp_path / "family.parquet")["kept"].tolist() == [True, False, True]

@@ -50,6 +50,21 @@ def test_imagenet_generation_is_split_into_jobs_within_the_bound():
     assert cost.job_hours("generate_images_shard", config, "imagenet") * 1.5 <= 4
 
 
+def test_a_models_edit_set_is_split_into_jobs_within_the_bound():
+    """Broken change caught: edit_images one job per model whatever its hours (an SD img2img set:
+    on ImageNet more than the shipped 12-hour bound allows)."""
+    config = load("imagenet.yaml")
+    bound = cost.max_job_hours(config)
+    shards = cost.generation_shards(config, "imagenet", "edit_images")
+    assert shards > 1
+    hours = cost.job_hours("edit_images_shard", config, "imagenet")
+    assert hours * cost.SHARD_RUNTIME_MARGIN <= bound < hours * shards * cost.SHARD_RUNTIME_MARGIN
+    assert cost.job_hours("edit_images", config, "imagenet") == 0  # it only merges
+    # img2img runs strength x the steps: a weaker edit needs fewer shards
+    config["generator"]["edit"] = {"strength": 0.25}
+    assert cost.generation_shards(config, "imagenet", "edit_images") < shards
+
+
 def test_the_demo_generates_in_one_job_and_shards_never_outnumber_classes():
     config = load("config.yaml")
     assert cost.generation_shards(config, "demo") == 1

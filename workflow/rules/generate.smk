@@ -169,26 +169,56 @@ rule generated_features_variant:
         "../scripts/extract_generated_features.py"
 
 
-rule edit_images:
-    """A model's edit set: its debug_seed failures edited into its top-k backgrounds per class
-    (clipmend.generation.edit; never a debug_heldout image), into the shared image store."""
+rule edit_images_shard:
     input:
         assignments=rules.assign_backgrounds.output.assignments,
         failures=rules.collect_failures.output.failures,
         index=rules.prepare_data.output.index,
         classes=rules.prepare_data.output.classes,
     output:
+        edit="results/{dataset}/{model}/images/shards/{shard}/edit.parquet",
+    params:
+        generator=get_edit_generator,
+        store="results/{dataset}/image_store",
+        shard=get_shard,
+    threads: 1
+    log:
+        "logs/{dataset}/{model}/edit_images_shard/{shard}.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/{model}/edit_images_shard/{shard}.tsv"
+    resources:
+        gpu=1,
+        mem_mb=cost_mem_mb("edit_images_shard", 8000),
+        runtime=cost_runtime("edit_images_shard", 60),
+    conda:
+        "../../envs/clipmend.yaml"
+    script:
+        "../scripts/edit_images.py"
+
+
+rule edit_images:
+    """A model's edit set: its debug_seed failures edited into its top-k backgrounds per class
+    (clipmend.generation.edit; never a debug_heldout image), into the shared image store; or
+    merged from its shards when one job would exceed cluster.max_job_hours."""
+    input:
+        assignments=rules.assign_backgrounds.output.assignments,
+        failures=rules.collect_failures.output.failures,
+        index=rules.prepare_data.output.index,
+        classes=rules.prepare_data.output.classes,
+        parts=get_shard_parts("edit_images", rules.edit_images_shard.output.edit),
+    output:
         edit="results/{dataset}/{model}/images/edit.parquet",
     params:
         generator=get_edit_generator,
         store="results/{dataset}/image_store",
+        shard=None,
     threads: 1
     log:
         "logs/{dataset}/{model}/edit_images.log",
     benchmark:
         "benchmarks/runs/{dataset}/{model}/edit_images.tsv"
     resources:
-        gpu=1,
+        gpu=generation_gpus("edit_images"),
         mem_mb=cost_mem_mb("edit_images", 8000),
         runtime=cost_runtime("edit_images", 60),
     conda:

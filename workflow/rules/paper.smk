@@ -16,7 +16,8 @@ Per data set, under results/{dataset}/paper/:
 
 Rules, by analysis, under workflow/rules/paper/: iou, collective, sweeps, tables, figures.
 Intermediate files: families/{family}/assignments.parquet and images/collective.parquet
-(pooled sets), {model}/cross_features/ (other sets through the model's backbone; its own
+(pooled sets; with filter.enabled also images/filtered/collective.parquet, from
+filter/collective_scores.parquet), {model}/cross_features/ (other sets through the model's backbone; its own
 set's features are reused), {model}/collective/*.csv, {model}/sweeps/{lambda,k}.csv.
 """
 

@@ -60,9 +60,12 @@ def check_thresholds(thresholds: Mapping[str, Any]) -> dict[str, float]:
 
 
 def candidate_backgrounds(proposal: Mapping[str, Any], prompted: Sequence[str | None]) -> list[str]:
-    """Every background proposed for any class (``backgrounds.json``) and every prompted one, once each."""
+    """Every background proposed for any class (``backgrounds.json``) and every prompted one, once each.
+
+    A prompt without a background (None, or NaN as a parquet round trip can make it) adds none.
+    """
     proposed = [b for v in proposal.get("classes", {}).values() for b in v.get("backgrounds", [])]
-    return list(dict.fromkeys([*proposed, *(b for b in prompted if b is not None)]))
+    return list(dict.fromkeys([*proposed, *(b for b in prompted if not pd.isna(b))]))
 
 
 def score_images(manifest: pd.DataFrame, image_features: np.ndarray, class_names: Sequence[str],

@@ -127,13 +127,17 @@ def generate_collective(assignments: PathLike, classes: PathLike, collective_out
 
 def edit_images(assignments: PathLike, failures: PathLike, index: PathLike, classes: PathLike,
                 edit_out: PathLike, generator: Mapping[str, Any], store: PathLike,
-                run: RunSettings | None = None, threads: int | None = None) -> pd.DataFrame:
+                run: RunSettings | None = None, threads: int | None = None,
+                shard: Sequence[int] | None = None, parts: Sequence[PathLike] = ()) -> pd.DataFrame:
     """A model's ``edit`` set: its debug_seed failures edited into its top-k backgrounds per class.
 
     Images go to the shared content-addressed ``store`` (claims, atomic writes, safety retries
     as every generated set); the output is their manifest, the individual set's columns plus
-    ``source`` and ``source_sha``.
+    ``source`` and ``source_sha``. ``shard`` and ``parts`` as in ``generate_images``: the
+    requests come in label order, so the merged shards are the unsharded manifest.
     """
+    if parts:
+        return merge_manifests(parts, edit_out)
     run = settled(run)
     class_names = read_json(classes)
     chosen = _chosen(assignments, generator["k"], class_names, "edit: ")
@@ -143,6 +147,7 @@ def edit_images(assignments: PathLike, failures: PathLike, index: PathLike, clas
     shas = {i: source_sha(s) for i, s in sources.items()}
     requests = edit_requests(seeds, found, chosen, class_names, generator["prompt"],
                              generator["images_per_background"], generator["seed"], shas)
+    requests = _in_shard(requests, len(class_names), shard)
     # an editor keeps the source's own object: the text generator's defect model (copypaste's
     # ``defects``) is not its option, so the demo's edits are defect-free (stated in the README)
     options = {k: v for k, v in (generator.get("options") or {}).items() if k != "defects"}
@@ -166,11 +171,13 @@ def merge_manifests(parts: Sequence[PathLike], out: PathLike) -> pd.DataFrame:
     if not parts:
         raise ValueError("merge_manifests needs at least one shard manifest")
     frames = [read_parquet(p) for p in parts]
-    columns = list(frames[0].columns)
-    for path, frame in zip(parts, frames):
+    # a shard with no images (its classes had no backgrounds or no failures) has no per-image columns
+    made = [(path, frame) for path, frame in zip(parts, frames) if len(frame)] or [(parts[0], frames[0])]
+    columns = list(made[0][1].columns)
+    for path, frame in made:
         if list(frame.columns) != columns:
             raise ValueError(f"shard manifest {path} has columns {list(frame.columns)}, "
-                             f"not those of {parts[0]}: {columns}; re-run its shard job")
+                             f"not those of {made[0][0]}: {columns}; re-run its shard job")
     rows = [row for frame in frames for row in frame.to_dict("records")]
     manifest = pd.DataFrame(rows, columns=columns)
     manifest.attrs["safety"] = {key: sum(int(f.attrs.get("safety", {}).get(key, 0)) for f in frames)
@@ -186,13 +193,16 @@ def merge_manifests(parts: Sequence[PathLike], out: PathLike) -> pd.DataFrame:
 
 def score_generated_images(manifests: Sequence[PathLike], backgrounds: PathLike, classes: PathLike,
                            out: PathLike, arch: str, weights: str, prompt: str,
-                           run: RunSettings | None = None, threads: int | None = None) -> pd.DataFrame:
+                           run: RunSettings | None = None, threads: int | None = None,
+                           known: PathLike | None = None) -> pd.DataFrame:
     """CLIP's scores of every distinct image of ``manifests``, once each: the shared scores table.
 
     Models share generated images through the content-addressed store (a manifest row's ``id``
     is its image's key, which holds its prompt's class and background), so the scores of an image
     are the same for every model that asked for it: one job embeds each image once, and each
     model's ``filter_images`` only applies its thresholds. ``prompt``: config ``clip.prompt``.
+    ``known``: a scores table made before (the models' sets, for the families' pooled sets): its
+    images' rows are copied, only the others are embedded, and CLIP is not loaded when none is left.
     """
     import torch
 
@@ -208,14 +218,24 @@ def score_generated_images(manifests: Sequence[PathLike], backgrounds: PathLike,
     frames = [read_parquet(p)[columns] for p in manifests]
     pooled = pd.concat(frames, ignore_index=True).drop_duplicates("id", ignore_index=True)
     log.info("%d distinct images in %d manifests (%d rows)", len(pooled), len(frames), sum(map(len, frames)))
-    options = image_filter.candidate_backgrounds(read_json(backgrounds), list(pooled["background"]))
-    clip = load_clip(arch, weights, run.device)
-    features = extract(clip.encode_images, clip.preprocess, pooled["image"].tolist(),
-                       batch_size_for(run, {"arch": arch}), run.device, desc="filter scores",
-                       module=clip.model) if len(pooled) else np.zeros((0, 1))
-    scores = image_filter.score_images(pooled, features, class_names, options, clip.encode_texts,
-                                       prompt, float(clip.model.logit_scale.exp().item()))
-    table = pd.concat([pooled[["id"]], scores], axis=1)
+    before = read_parquet(known) if known is not None else pd.DataFrame({"id": []})
+    before = before[before["id"].isin(pooled["id"])]
+    todo = pooled[~pooled["id"].isin(before["id"])].reset_index(drop=True)
+    if known is not None:
+        log.info("%d of them scored before (%s), %d to score", len(before), known, len(todo))
+    table = before
+    if len(todo) or known is None:
+        # every background any class was proposed (and every prompted one): the same options
+        # whichever sets are scored, so an image's scores do not depend on the job that made them
+        options = image_filter.candidate_backgrounds(read_json(backgrounds), list(todo["background"]))
+        clip = load_clip(arch, weights, run.device)
+        features = extract(clip.encode_images, clip.preprocess, todo["image"].tolist(),
+                           batch_size_for(run, {"arch": arch}), run.device, desc="filter scores",
+                           module=clip.model) if len(todo) else np.zeros((0, 1))
+        scores = image_filter.score_images(todo, features, class_names, options, clip.encode_texts,
+                                           prompt, float(clip.model.logit_scale.exp().item()))
+        table = pd.concat([before, pd.concat([todo[["id"]], scores], axis=1)], ignore_index=True)
+    table = table.set_index("id").loc[pooled["id"]].reset_index()  # the manifests' order
     write_parquet(table, out)
     return table
 

@@ -132,6 +132,7 @@ def cross_features(own: Sequence[PathLike], manifests: Mapping[str, PathLike], c
 
     Images are keyed by content, so sets overlap: features the target already has (``own``:
     its own individual and random sets) are reused, and every other image is extracted once.
+    A filtered manifest's dropped images get no features (as in ``generated_features``).
     """
     run = settled(run)
     if threads:
@@ -141,7 +142,7 @@ def cross_features(own: Sequence[PathLike], manifests: Mapping[str, PathLike], c
     for path in own:
         meta, features = read_features(path)
         known.update(zip(meta["id"], features))
-    tables = {source: read_parquet(p) for source, p in manifests.items()}
+    tables = {source: kept_rows(read_parquet(p)) for source, p in manifests.items()}
     images = pd.concat(tables.values())[["id", "image"]].drop_duplicates("id")
     todo = images[~images["id"].isin(known.keys())]
     log.info("%d sets, %d distinct images, %d with features already, %d to extract",

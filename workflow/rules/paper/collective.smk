@@ -71,6 +71,60 @@ rule generate_collective:
         "../../scripts/paper_generate_collective.py"
 
 
+rule score_collective_images:
+    """CLIP's scores of the families' pooled sets (filter.enabled): only the images no model's
+    set holds are embedded; the rest are copied from the models' scores table."""
+    input:
+        manifests=expand(rules.generate_collective.output.collective, family=get_family_members(),
+                         allow_missing=True),
+        known=rules.score_generated_images.output.scores,
+        backgrounds=rules.propose_backgrounds.output.backgrounds,
+        classes=rules.prepare_data.output.classes,
+        weights=get_clip_weights,
+    output:
+        scores="results/{dataset}/filter/collective_scores.parquet",
+    params:
+        arch=config["clip"]["arch"],
+        weights=config["clip"]["weights"],
+        prompt=get_config("clip", "prompt"),
+    threads: 1
+    log:
+        "logs/{dataset}/score_collective_images.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/score_collective_images.tsv"
+    resources:
+        gpu=1,
+        mem_mb=cost_mem_mb("score_collective_images", 4000),
+        runtime=cost_runtime("score_collective_images", 30),
+    conda:
+        "../../../envs/clipmend.yaml"
+    script:
+        "../../scripts/score_generated_images.py"
+
+
+rule filter_collective:
+    """Every family's pooled set with its images' scores, what falls below filter.thresholds marked
+    dropped, as filter_images does for the models' sets (collective debugging trains on the kept)."""
+    input:
+        collective=expand(rules.generate_collective.output.collective, family=get_family_members(),
+                          allow_missing=True),
+        scores=rules.score_collective_images.output.scores,
+    output:
+        collective=expand("results/{{dataset}}/families/{family}/images/filtered/collective.parquet",
+                          family=get_family_members()),
+    params:
+        thresholds=get_config("filter", "thresholds"),
+    log:
+        "logs/{dataset}/filter_collective.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/filter_collective.tsv"
+    localrule: True
+    conda:
+        "../../../envs/clipmend.yaml"
+    script:
+        "../../scripts/filter_images.py"
+
+
 rule cross_features:
     input:
         manifests=get_cross_manifests,

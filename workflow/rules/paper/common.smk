@@ -25,17 +25,22 @@ def get_source_names():
     return clipmend_config.source_names(config["models"])
 
 
-def get_source_manifest(dataset, source):
-    """The image manifest of a generated set named ``model-X`` or ``family-F``."""
+def get_source_manifest(dataset, source, filtered=None):
+    """The image manifest of a generated set named ``model-X`` or ``family-F``: the filtered one
+    (dropped images marked) when ``filtered``, by default when filter.enabled."""
+    filtered = bool(config["filter"]["enabled"]) if filtered is None else filtered
     kind, name = clipmend_config.parse_source(source)
     if kind == "model":
-        return expand(rules.generate_images.output.individual, dataset=dataset, model=name)[0]
+        folder = "images/filtered" if filtered else "images"
+        return f"results/{dataset}/{name}/{folder}/individual.parquet"
+    if filtered:
+        return f"results/{dataset}/families/{name}/images/filtered/collective.parquet"
     return expand(rules.generate_collective.output.collective, dataset=dataset, family=name)[0]
 
 
 def get_generated_manifest(wildcards):
-    """The manifest of ``wildcards.source`` (Figure 2)."""
-    return get_source_manifest(wildcards.dataset, wildcards.source)
+    """The manifest of ``wildcards.source`` as generated, every image (Figure 2)."""
+    return get_source_manifest(wildcards.dataset, wildcards.source, filtered=False)
 
 
 def get_family_assignments(wildcards):
