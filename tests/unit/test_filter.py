@@ -5,11 +5,10 @@ import pandas as pd
 import pytest
 
 from clipmend.demo.copypaste import DEFAULT_DEFECTS, check_defects
-from clipmend.generation.filter import decide, filter_quality, score_images
+from clipmend.generation.filter import decide, filter_quality, kept_rows, score_images
 from clipmend.generation.registry import create_generator
 from clipmend.generation.requests import ImageRequest
 from clipmend.generation.store import TRUTH_COLUMNS, generate_set
-from clipmend.models.steps import kept_rows
 from clipmend.reporting.generation import VARIANT_COLUMNS, variant_intervals
 from tests.unit.test_generate import WORLD
 

@@ -30,6 +30,7 @@ from clipmend.debugging.heads import (
     train_heads,
 )
 from clipmend.evaluation.metrics import evaluation_sets, metric_rows
+from clipmend.generation.filter import kept_rows
 from clipmend.io import read_json, read_parquet, read_torch, write_csv, write_parquet, write_torch
 from clipmend.models.features import read_features
 from clipmend.run_settings import RunSettings, settled
@@ -325,7 +326,7 @@ def k_sweep(features: PathLike, failure_head: PathLike, failures_path: PathLike,
     ks = list(ks)
     x, y, evals, num_classes, init = _sweep_inputs(features, failure_head, failures_path, classes)
     gen_meta, gen = read_features(generated)
-    images = read_parquet(manifest, columns=["id", "label", "background"])
+    images = kept_rows(read_parquet(manifest))  # a filtered set's features are of its kept images
     if not np.array_equal(images["id"].to_numpy(), gen_meta["id"].to_numpy()):
         raise ValueError(f"{generated} is not aligned with {manifest}; rebuild it")
     chosen = top_backgrounds(read_parquet(assignments), max(ks), part="debug_seed")

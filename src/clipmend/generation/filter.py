@@ -144,3 +144,13 @@ def filter_quality(manifest: pd.DataFrame) -> dict[str, Any]:
         rows = manifest["defect"].to_numpy() == defect
         row[f"recall_{defect}"] = float(dropped[rows].mean())
     return row
+
+
+def kept_rows(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a generated set's manifest that the filter kept (``kept``; all rows of an unfiltered one)."""
+    if "kept" not in manifest:
+        return manifest
+    dropped = int((~manifest["kept"].to_numpy(dtype=bool)).sum())
+    if dropped:
+        log.info("%d of %d images the filter dropped are left out", dropped, len(manifest))
+    return manifest[manifest["kept"].to_numpy(dtype=bool)].reset_index(drop=True)

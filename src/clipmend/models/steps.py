@@ -21,6 +21,7 @@ from clipmend.data.images import UnreadableImageError
 from clipmend.data.registry import DEBUG_SPLIT
 from clipmend.debugging.heads import predict
 from clipmend.devices import resolve_device
+from clipmend.generation.filter import kept_rows
 from clipmend.io import read_json, read_parquet, write_torch
 from clipmend.models.backbones import Backbone, create_backbone, create_model, model_transform
 from clipmend.models.features import autocast_dtype, batch_size_for, extract, read_features, write_features
@@ -89,16 +90,6 @@ def extract_features(index: PathLike, classes: PathLike, features_out: PathLike,
         meta["pred"] = predict(features, head[0].numpy(), head[1].numpy())
     write_features(meta, features, features_out, _made("extract_features", run))
     write_torch(None if head is None else {"weight": head[0], "bias": head[1]}, own_head_out)
-
-
-def kept_rows(manifest: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a generated set's manifest that the filter kept (``kept``; all rows of an unfiltered one)."""
-    if "kept" not in manifest:
-        return manifest
-    dropped = int((~manifest["kept"].to_numpy(dtype=bool)).sum())
-    if dropped:
-        log.info("%d of %d images the filter dropped are left out", dropped, len(manifest))
-    return manifest[manifest["kept"].to_numpy(dtype=bool)].reset_index(drop=True)
 
 
 def generated_features(manifests: Mapping[str, PathLike], classes: PathLike,

@@ -37,7 +37,7 @@ rule k_sweep:
         failures=rules.collect_failures.output.failures,
         classes=rules.prepare_data.output.classes,
         assignments=rules.assign_backgrounds.output.assignments,
-        manifest=rules.generate_images.output.individual,
+        manifest=get_debug_manifest("individual"),  # filtered when filter.enabled, as gen
         gen=rules.generated_features.output.individual,
         heads=rules.debug_heads.output.heads,  # k = generator.k (the whole set), reused
     output:
