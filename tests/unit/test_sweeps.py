@@ -92,6 +92,20 @@ def test_k_subsets_refuse_a_set_generated_with_too_small_k():
         k_subsets(x, meta, {0: ["snow"]}, [1, 1])
 
 
+def test_k_subsets_of_a_filtered_set_take_a_pair_whose_every_image_was_dropped():
+    """Broken change caught: the k sweep refusing a filtered set as if generated with too small k."""
+    x, meta = gen_meta()
+    generated = set(zip(meta["label"], meta["background"]))
+    kept = (meta["background"] != "sand").to_numpy()  # the filter dropped every image on sand
+    chosen = {0: ["snow", "sand", "lava"], 1: ["grass"]}
+    subsets = k_subsets(x[kept], meta[kept].reset_index(drop=True), chosen, [1, 2, 3], generated=generated)
+    assert [len(subsets[k][1]) for k in (1, 2, 3)] == [6, 6, 9]
+    with pytest.raises(ValueError, match="'sand'"):  # without what was generated: refused
+        k_subsets(x[kept], meta[kept].reset_index(drop=True), chosen, [1, 2, 3])
+    with pytest.raises(ValueError, match="'water'.*k >= 2"):  # still refused beyond generator.k
+        k_subsets(x, meta, {0: ["snow", "water"]}, [1, 2], generated=generated)
+
+
 def test_k_sweep_trains_all_k_in_one_call(counted):
     x, y = blobs(200, 0)
     gens = {1: shifted(5, 1), 3: shifted(30, 2)}

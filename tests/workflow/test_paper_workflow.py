@@ -214,3 +214,44 @@ def test_k_beyond_generated_sets_is_refused(run):
     write_config(run, paper_config())
     assert result.returncode != 0
     assert "generator.k" in result.stderr + result.stdout
+
+
+def test_turning_the_filter_on_rebuilds_paper_on_the_kept_images(run, tmp_path):
+    """A user's filter.enabled: true after a run: `paper` completes, and every head of the first
+    paper, collective debugging's included, trains on the images the filter kept.
+    Broken changes caught: k_sweep reading the unfiltered manifest beside filtered features (it
+    failed), cross_features or the families' sets left unfiltered."""
+    import shutil
+
+    from clipmend.models.features import read_features
+
+    work = tmp_path / "filtered"
+    shutil.copytree(run, work, symlinks=True, ignore=shutil.ignore_patterns("locks"))
+    config = paper_config()
+    # a class threshold that drops about a fifth of the tiny CLIP's images (its scores are near uniform)
+    config["filter"] = {"enabled": True, "thresholds": {"class": 0.18, "background": 0.2}}
+    write_config(work, config)
+    result = snakemake(work, "--cores", "2", "paper")
+    assert result.returncode == 0, result.stderr[-4000:]
+    results = work / "results/demo"
+
+    def ids(path):
+        return set(read_features(path)[0]["id"])
+
+    dropped = 0
+    for model in MODELS:
+        scored = pd.read_parquet(results / model / "images/filtered/individual.parquet")
+        kept = set(scored.loc[scored["kept"], "id"])
+        dropped += int((~scored["kept"]).sum())
+        assert ids(results / model / "gen_features/individual.parquet") == kept
+        for family in set(FAMILIES.values()):
+            family_set = pd.read_parquet(results / f"families/{family}/images/filtered/collective.parquet")
+            assert ids(results / model / f"cross_features/family-{family}.parquet") == \
+                set(family_set.loc[family_set["kept"], "id"])
+        other = next(m for m in MODELS if m != model)
+        other_set = pd.read_parquet(results / other / "images/filtered/individual.parquet")
+        assert ids(results / model / f"cross_features/model-{other}.parquet") == \
+            set(other_set.loc[other_set["kept"], "id"])
+    assert dropped > 0
+    log = (work / "logs/demo/score_collective_images.log").read_text()
+    assert "scored before" in log

@@ -326,11 +326,13 @@ def k_sweep(features: PathLike, failure_head: PathLike, failures_path: PathLike,
     ks = list(ks)
     x, y, evals, num_classes, init = _sweep_inputs(features, failure_head, failures_path, classes)
     gen_meta, gen = read_features(generated)
-    images = kept_rows(read_parquet(manifest))  # a filtered set's features are of its kept images
+    made = read_parquet(manifest)
+    images = kept_rows(made)  # a filtered set's features are of its kept images
     if not np.array_equal(images["id"].to_numpy(), gen_meta["id"].to_numpy()):
         raise ValueError(f"{generated} is not aligned with {manifest}; rebuild it")
     chosen = top_backgrounds(read_parquet(assignments), max(ks), part="debug_seed")
-    gens = sweeps.k_subsets(gen, images, chosen, ks)
+    pairs = set(zip(made["label"].tolist(), made["background"].tolist()))
+    gens = sweeps.k_subsets(gen, images, chosen, ks, generated=pairs)
     log.info("images per k: %s", {k: len(labels) for k, (_, labels) in gens.items()})
     reusable = saved_heads(read_torch(heads), params, lam)
     # all rows, in order: debug_heads' individual set, so its head

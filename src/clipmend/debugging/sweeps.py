@@ -75,11 +75,14 @@ def k_subsets(
     gen_meta: pd.DataFrame,
     chosen: Mapping[int, Sequence[str]],
     ks: Sequence[int],
+    generated: set[tuple[int, str]] | None = None,
 ) -> dict[int, Arrays]:
     """The generated set restricted to each class's first ``k`` chosen backgrounds, per k.
 
     ``gen_meta`` (aligned with ``gen_x``) needs ``label`` and ``background``; ``chosen`` is
     ``top_backgrounds(assignments, max(ks))``, whose order makes smaller k a prefix.
+    ``generated``: the (label, background) pairs the set was generated for (default: those of
+    ``gen_meta``); of a filtered set, its kept rows can miss a pair whose every image was dropped.
     """
     _check_values("k", ks)
     if any(int(k) != k or k < 1 for k in ks):
@@ -90,7 +93,7 @@ def k_subsets(
         )
     labels = gen_meta["label"].to_numpy()
     backgrounds = gen_meta["background"].to_numpy()
-    present = set(zip(labels.tolist(), backgrounds.tolist()))
+    present = set(zip(labels.tolist(), backgrounds.tolist())) if generated is None else set(generated)
     absent = [
         (label, b)
         for label, bs in chosen.items()
