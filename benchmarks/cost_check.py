@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -119,6 +120,8 @@ def jobs_of(runs: Path, config: dict) -> list[dict]:
     for tsv in sorted(runs.rglob("*.tsv")):
         parts = tsv.relative_to(runs).parts
         rule, dataset, model = tsv.stem, parts[0], None
+        if re.fullmatch(r"\d+of\d+", rule):  # a shard job: {rule}_shard/{shard}.tsv
+            rule = tsv.parent.name
         if len(parts) >= 3 and parts[1] in config["models"]:
             model = parts[1]
         elif len(parts) >= 3 and parts[1] == "spurious":

@@ -74,7 +74,9 @@ RULE_IMPORTS = {
     "spurious_train": "open_clip",
     "spurious_aiou": "open_clip",
     "score_generated_images": "open_clip",
+    "score_collective_images": "torch",  # open_clip too only when a family image is new (none on the demo)
     "filter_images": "light",
+    "filter_collective": "light",
     "generation_variant_seeds": "torch",
 }
 

@@ -211,6 +211,8 @@ def dataset_sizes(entry: dict[str, Any]) -> dict[str, int]:
     kind, opts = entry.get("kind"), dict(entry.get("options") or {})
     if kind == "imagenet":
         classes, train_all, holdout, listed = 1000, 1_281_167, 50_000, 1_331_167
+    elif kind == "waterbirds":  # WILDS waterbirds_v1.0 metadata.csv (Sagawa et al. 2020): val is the debug split
+        return {"classes": 2, "train": 4_795, "debug": 1_199, "test": 5_794, "listed": 11_788}
     elif kind in ("cifar10", "cifar100"):
         classes = 10 if kind == "cifar10" else 100
         train_all, holdout, listed = 50_000, 10_000, 60_000
@@ -407,9 +409,7 @@ SAME_WORK_AS = {
     "edit_features": "generated_features",  # one set's features (generated_features: two)
     "generated_features_variant": "generated_features",
     "generation_variant_seeds": "debug_head_seeds",  # seeded heads, one per variant and seed
-    # the families' pooled sets: their images are the models' prompts', at most that many new
-    "score_collective_images": "score_generated_images",
-    "filter_collective": "filter_images",
+    "filter_collective": "filter_images",  # the families' sets: at most the models' images
 }
 
 
@@ -497,6 +497,17 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
         return (gpu_base + workers + _model_bytes(mparams) + _batch_bytes(config, config["clip"])
                 + _index_bytes(sizes) + _array_bytes(entry, rows) + EXTRACT_BYTES * rows * width
                 + _token_view_bytes(config["clip"], rows, cuda)) / GB
+    if rule == "spurious_train":  # the cached features, then the largest method's float32 copies
+        _, _, dim, _, _ = profile(config["clip"])
+        width = vit_tokens(config["clip"])[1] or dim
+        rows = sizes["train"] + sizes["debug"] + sizes["test"]
+        record = 2.0 * rows * (width + dim)  # float16 pre-projection features and embeddings
+        # linear_probe: every embedding in float32, the train rows again and the head planner's
+        # standardised copy; fine-tuning: the train and val pre-projection features in float32
+        # (predictions run PREDICT_CHUNK rows at a time: chunk-sized)
+        probe = 4.0 * (rows + 2 * sizes["train"]) * dim
+        tune = 4.0 * (sizes["train"] + sizes["debug"]) * width
+        return (base_gb * GB + INDEX_ROW_BYTES * rows + record + max(probe, tune)) / GB  # the record's meta rows
     if rule == "score_generated_images":  # CLIP over every distinct generated image, held until scored
         _, _, dim, mparams, _ = profile(config["clip"])
         mparams += _text_tower_mparams(config["clip"], clip=True)
@@ -508,6 +519,12 @@ def job_memory_gb(rule: str, config: dict[str, Any], dataset: str, model: str | 
         manifests = len(config["models"]) * 2 * gen["per_set"] * MANIFEST_ROW_BYTES
         return (gpu_base + workers + _model_bytes(mparams) + _batch_bytes(config, config["clip"])
                 + EXTRACT_BYTES * rows * dim + _token_view_bytes(config["clip"], rows, cuda) + manifests) / GB
+    if rule == "score_collective_images":
+        # the families' sets reuse the models' images (as the time model's collective sets), all scored
+        # already: their manifests and the scores table are read, and no CLIP is loaded
+        gen = generation(config, dataset, fill)
+        n_families = len(families(config))
+        return (base_gb * GB + (n_families * gen["per_set"] + distinct_generated(gen)) * MANIFEST_ROW_BYTES) / GB
     if rule == "filter_images":  # the scores table, then one model's two manifests at a time (no model loaded)
         gen = generation(config, dataset, fill)
         return (base_gb * GB + (4 * gen["per_set"] + distinct_generated(gen)) * MANIFEST_ROW_BYTES) / GB

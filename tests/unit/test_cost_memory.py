@@ -85,3 +85,24 @@ def test_collect_failures_memory_includes_the_cuda_context():
 def test_unknown_gpu_kind_is_named():
     with pytest.raises(ValueError, match="'v100'.*a100, h100"):
         cost.gpu_kind(name="v100")
+
+
+def test_spurious_train_memory_grows_with_the_cached_features_it_reads():
+    """Broken change caught: spurious_train declaring a fixed 8 GB whatever its data set (a full
+    ImageNet train split's cached features and the linear probe's float32 copies need ~17)."""
+    from tests.unit.test_shards import load
+
+    config = load("imagenet.yaml")
+    sizes = cost.dataset_sizes(config["datasets"]["imagenet"])
+    assert sizes["train"] == 30_000  # the shipped config's sample
+    small = cost.job_memory_gb("spurious_train", config, "imagenet")
+    assert small < 8 and cost.mem_mb("spurious_train", config, "imagenet", floor=8000) == 8000
+    config["datasets"]["imagenet"]["options"].pop("train_per_class")
+    rows = 1_281_167 + sizes["debug"] + sizes["test"]
+    dim, width = 512, 768  # ViT-B-32: embedding and pre-projection width
+    by_hand = (cost.GPU_NODE["base_gb"] * cost.GB + cost.INDEX_ROW_BYTES * rows + 2.0 * rows * (width + dim)
+               + 4.0 * (rows + 2 * 1_281_167) * dim) / cost.GB
+    assert cost.job_memory_gb("spurious_train", config, "imagenet") == pytest.approx(by_hand)
+    assert cost.mem_mb("spurious_train", config, "imagenet", floor=8000) >= 1000 * 1.2 * by_hand > 16_000
+    waterbirds = cost.dataset_sizes({"kind": "waterbirds"})
+    assert waterbirds["train"] + waterbirds["debug"] + waterbirds["test"] == waterbirds["listed"] == 11_788

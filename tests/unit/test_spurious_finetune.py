@@ -74,6 +74,19 @@ def test_zero_shot_logits_use_the_normalised_template_mean(world):
     torch.testing.assert_close(zero_shot_logits(proj, x, torch.as_tensor(c), batch_size=2), 10.0 * f @ w.T)
 
 
+def test_predictions_in_chunks_are_those_of_one_pass_from_float16_features_too(world):
+    """Broken change caught: chunks that skip or repeat rows at their edges (ImageNet's zero-shot
+    predictions run in chunks so that 1.33 M x 1,000 logits are never held at once)."""
+    proj, _, val, c, _ = world
+    x, c = torch.as_tensor(val.pre), torch.as_tensor(c)
+    whole = zero_shot_logits(proj, x, c).argmax(1).numpy()
+    assert len(whole) > 20 and len(set(whole)) > 1
+    np.testing.assert_array_equal(predict(proj, x, c, chunk=7), whole)
+    half = x.half()
+    np.testing.assert_array_equal(predict(proj, half, c, chunk=7), predict(proj, half.float(), c))
+    assert predict(proj, x[:0], c).shape == (0,)
+
+
 def test_balanced_sampling_resists_the_shortcut_that_plain_sampling_learns(world):
     proj, _, val, c, _ = world
     zero_shot = _wga(proj, val, c)

@@ -111,9 +111,18 @@ def zero_shot_logits(projections: Projections, image_pre: torch.Tensor, class_te
                       for i in range(0, len(image_pre), batch_size)])
 
 
-def predict(projections: Projections, image_pre: torch.Tensor, class_text_pre: torch.Tensor) -> np.ndarray:
-    """Zero-shot class of each image (on the host)."""
-    return to_numpy(zero_shot_logits(projections, image_pre, class_text_pre).argmax(1), dtype=np.int64)
+#: rows per chunk of ``predict``: its float32 copy and logits stay chunk-sized (ImageNet's 1.33 M
+#: images x 1,000 classes would be 5.3 GB of logits at once)
+PREDICT_CHUNK = 65536
+
+
+@torch.no_grad()
+def predict(projections: Projections, image_pre: torch.Tensor, class_text_pre: torch.Tensor,
+            chunk: int = PREDICT_CHUNK) -> np.ndarray:
+    """Zero-shot class of each image (on the host), ``chunk`` rows at a time (any float dtype in)."""
+    out = [zero_shot_logits(projections, image_pre[i:i + chunk].float(), class_text_pre).argmax(1)
+           for i in range(0, len(image_pre), chunk)]
+    return to_numpy(torch.cat(out), dtype=np.int64) if out else np.zeros(0, dtype=np.int64)
 
 
 def _group_accuracies(correct: np.ndarray, groups: np.ndarray) -> tuple[float, float]:

@@ -228,13 +228,11 @@ def _failure_predictions(features: PathLike, failure_head: PathLike, splits: Seq
 
 def zero_shot_predictions(record: Mapping[str, Any], projections: Any = None) -> np.ndarray:
     """Zero-shot predictions of every cached image (the pretrained projections by default)."""
-    from clipmend.spurious.finetune import zero_shot_logits
+    from clipmend.spurious.finetune import predict
 
     if projections is None:
         projections = _projections(record)
-    with torch.no_grad():
-        logits = zero_shot_logits(projections, record["image_pre"].float(), record["class_text_pre"])
-    return logits.argmax(1).numpy()
+    return predict(projections, record["image_pre"], torch.as_tensor(record["class_text_pre"]).float())
 
 
 def _projections(record: Mapping[str, Any], state: Mapping[str, Any] | None = None):

@@ -47,7 +47,7 @@ rule spurious_train:
         "benchmarks/runs/{dataset}/spurious/{clip_model}/train_{method}.tsv"
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=cost_mem_mb("spurious_train", 8000),  # ImageNet's cached features: 12 GB
         runtime=lambda wc, attempt: 120 * attempt,
     conda:
         "../../../envs/clipmend.yaml"
