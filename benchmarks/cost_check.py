@@ -145,7 +145,7 @@ def project_seconds(job: dict, config: dict, cpu: dict, start_s: float) -> float
         return start_s + cost.head_job(rule, config, dataset, model, cpu_dev, cuda=False)[1]
     if rule in ("extract_features", "generated_features", "cross_features", "collect_failures",
                 "clip_debug_features", "assign_backgrounds", "spurious_clip_features",
-                "score_generated_images", "train_backbone", "train_clip"):
+                "score_generated_images", "train_backbone", "train_clip", "spurious_train"):
         return start_s + 3600 * cost.job_hours(rule, config, dataset, model, 1, 1.0, cpu, cpu_dev)
     return start_s
 
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     bases = {kind: measure_base(kind) for kind in kinds}
     print(f"Cost model vs the run in {run} (config {config_path}), projected on this CPU.")
     basis = "cost.CPU, assumed" if args.skip_measure else "measured now"
-    print(f"CPU profile ({basis}): " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+    print(f"CPU profile ({basis}): " + ", ".join(f"{k} {v:.4g}" for k, v in cpu.items()))
     print("Job base processes (measured now: peak RSS GB, import s): "
           + ", ".join(f"{k} {gb:.2f} GB {s:.1f} s" for k, (gb, s) in bases.items()))
     print()

@@ -256,7 +256,38 @@ def measure_cpu() -> dict[str, float]:
         steps += 1
     # the features need no gradient: 4·N·D·C per step, as cost.head_flops counts it
     out["head_gflops"] = steps * cost.HEAD_FLOPS_PER_NDC * n * d * c / (time.process_time() - start) / 1e9
+    out["finetune_step_s"] = finetune_step_seconds()
     return out
+
+
+def finetune_step_seconds(rows: int = 1800, batch: int = 128, epochs: tuple[int, int] = (2, 10)) -> float:
+    """CPU seconds per step of clipmend's fine-tuning of CLIP's projections with ours_ls's four
+    losses (the slowest method) on cached features of the demo's shape (6 classes, 10 attribute
+    prompts, 2 templates, width 128): the per-step dispatch ``cost.spurious_train_hours`` counts.
+    Two runs of ``epochs`` after an untimed warm-up run; their difference per step leaves out what
+    a run does once (copies, first calls)."""
+    import torch
+
+    from clipmend.spurious.finetune import FinetuneSettings, GroupedFeatures, finetune
+    from clipmend.spurious.projections import Projections
+
+    gen = torch.Generator().manual_seed(0)
+    width, classes, attributes, templates = 128, 6, 10, 2
+    labels = torch.randint(0, classes, (rows,), generator=gen)
+    present = torch.randint(0, 2, (rows,), generator=gen)
+    split = GroupedFeatures(torch.randn(rows, width, generator=gen), labels, present, 2 * labels + present)
+    class_pre = torch.randn(classes, templates, width, generator=gen)
+    attribute_pre = torch.randn(attributes, templates, width, generator=gen)
+    projections = Projections(torch.randn(width, 64, generator=gen), torch.randn(width, 64, generator=gen),
+                              torch.tensor(2.3))
+    seconds = []
+    for n in (1, *epochs):
+        settings = FinetuneSettings(lr=0.01, epochs=n, batch_size=batch, init_temperature=None,
+                                    weights={"clip": 1.0, "vc": 1.0, "lc": 1.0, "ls": 1.0})
+        start = time.process_time()
+        finetune(projections, split, split, class_pre, attribute_pre, settings, progress=False)
+        seconds.append(time.process_time() - start)
+    return (seconds[2] - seconds[1]) / ((epochs[1] - epochs[0]) * -(-rows // batch))
 
 
 def base_rss_gb() -> float:

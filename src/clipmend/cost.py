@@ -156,6 +156,12 @@ CPU: dict[str, float] = {
     "decode_jpeg_per_s": 100.0,  # 500x375 JPEG -> resized, cropped, normalised 224 px tensor
     "decode_png_per_s": 40.0,  # 512 px generated PNG -> tensor
     "head_gflops": 40.0,  # full-batch head training step (4·N·D·C), one thread
+    # one step of fine-tuning CLIP's projections on cached features (spurious_train; ours_ls's four
+    # losses on the demo's shape, small matmuls: benchmarks/paper_scale.py finetune_step_seconds):
+    # framework dispatch, not FLOPs. On a GPU the same host-side dispatch bounds a step of small
+    # kernels (PyTorch's performance tuning guide on small, launch-bound workloads), so the GPU
+    # projection takes this figure too
+    "finetune_step_s": 2.7e-3,
     "forward_gflops": 60.0,  # a ResNet-50 forward at batch 32, one thread (fp32)
 }
 
@@ -784,6 +790,8 @@ def job_hours(rule: str, config: dict[str, Any], dataset: str, model: str | None
         return forward_seconds(config, config["models"][model], todo, "png", threads, png_cpu, gpu) / 3600
     if rule.removesuffix("_shard") in GENERATION_RULES:  # the first job generates; later ones reuse
         return generation_job_hours(rule, config, dataset, fill, gpu, first)
+    if rule == "spurious_train":  # the slowest method's job
+        return spurious_train_hours(config, dataset, cpu, gpu)
     if rule == "collect_failures":  # a baseline head trains on the GPU (clipmend.debugging.heads)
         if has_own_head(config["models"][model], entry):  # its own head's predictions: a read
             return 0.0
@@ -797,6 +805,39 @@ def job_hours(rule: str, config: dict[str, Any], dataset: str, model: str | None
         texts = sizes["classes"] * backgrounds_per_class(config)
         return texts * 2 * 38e6 * 77 / (cpu["forward_gflops"] * 1e9) / 3600
     return 0.0
+
+
+#: data set kinds whose images record the attribute (the groups fine-tuning balances and selects by)
+GROUPED_KINDS = ("demo", "waterbirds")
+
+
+def spurious_train_hours(config: dict[str, Any], dataset: str, cpu: dict | None = None,
+                         gpu: dict | None = None) -> float:
+    """Projected hours of the slowest ``spurious_train`` job: a fine-tuned method over its seeds, or,
+    where images record no attribute (fine-tuning is skipped), the linear probe.
+
+    Per seed and epoch: ``ceil(train / batch)`` steps, each ``finetune_step_s`` of dispatch plus
+    the FLOPs of projecting a batch and every class prompt (forward and backward), then a
+    validation pass; per seed, the predictions of every cached image.
+    """
+    cpu, gpu = cpu or CPU, gpu or gpu_kind(config)
+    entry = config["datasets"][dataset]
+    sizes = dataset_sizes(entry)
+    spurious = config.get("spurious") or {}
+    _, _, dim, _, _ = profile(config["clip"])
+    width = vit_tokens(config["clip"])[1] or dim
+    rate = gpu["head_tflops"] * 1e12
+    rows = sizes["train"] + sizes["debug"] + sizes["test"]
+    if entry.get("kind") not in GROUPED_KINDS:
+        epochs = int((config.get("head") or {}).get("epochs", 1000))
+        return head_flops(sizes["train"], [0.0], dim, sizes["classes"], epochs) / rate / 3600
+    tune = spurious.get("finetune") or {}
+    seeds = len(spurious.get("finetune_seeds") or spurious.get("seeds") or [0])
+    epochs, batch = int(tune.get("epochs", 300)), int(tune.get("batch_size", 128))
+    prompts = sizes["classes"] * max(1, len(spurious.get("templates") or [])) * 2  # class and attribute
+    step = cpu.get("finetune_step_s", CPU["finetune_step_s"]) + 6.0 * (batch + prompts) * width * dim / rate
+    epoch = math.ceil(sizes["train"] / batch) * step + 2.0 * sizes["debug"] * width * dim / rate
+    return seeds * (epochs * epoch + 2.0 * rows * width * dim / rate) / 3600
 
 
 def head_job_mem_mb(features_mb: float, device: str, host_gb: float, attempt: int = 1) -> int:

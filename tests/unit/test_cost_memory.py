@@ -106,3 +106,24 @@ def test_spurious_train_memory_grows_with_the_cached_features_it_reads():
     assert cost.mem_mb("spurious_train", config, "imagenet", floor=8000) >= 1000 * 1.2 * by_hand > 16_000
     waterbirds = cost.dataset_sizes({"kind": "waterbirds"})
     assert waterbirds["train"] + waterbirds["debug"] + waterbirds["test"] == waterbirds["listed"] == 11_788
+
+
+def test_spurious_train_time_counts_each_fine_tuning_step_of_every_seed():
+    """Broken change caught: spurious_train without a time model (its jobs projected at their start-up,
+    4 s against the demo's measured 28 s), or one seed counted for the 20 the demo runs."""
+    from tests.unit.test_shards import load
+
+    config = load("config.yaml")
+    cpu = dict(cost.CPU, finetune_step_s=1e-3)
+    flops_free = {"head_tflops": 1e12}  # FLOPs cost nothing: only the steps' dispatch is left
+    hours = cost.spurious_train_hours(config, "demo", cpu, flops_free)
+    steps = 20 * 30 * -(-6 * 300 // 128)  # finetune_seeds x epochs x ceil(train / batch)
+    assert len(config["spurious"]["finetune_seeds"]) == 20
+    assert hours * 3600 == pytest.approx(steps * 1e-3, rel=1e-6)
+    assert cost.job_hours("spurious_train", config, "demo", cpu=cpu, gpu=flops_free) == hours
+    config["spurious"]["finetune_seeds"] = [0]
+    assert cost.spurious_train_hours(config, "demo", cpu, flops_free) == pytest.approx(hours / 20)
+    imagenet = load("imagenet.yaml")  # no attributes recorded: fine-tuning is skipped, the probe is the job
+    probe = cost.head_flops(30_000, [0.0], 512, 1000, int(imagenet["head"]["epochs"]))
+    assert cost.spurious_train_hours(imagenet, "imagenet") * 3600 == pytest.approx(
+        probe / (cost.GPU["head_tflops"] * 1e12))

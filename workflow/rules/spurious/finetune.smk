@@ -47,8 +47,8 @@ rule spurious_train:
         "benchmarks/runs/{dataset}/spurious/{clip_model}/train_{method}.tsv"
     resources:
         gpu=1,
-        mem_mb=cost_mem_mb("spurious_train", 8000),  # ImageNet's cached features: 12 GB
-        runtime=lambda wc, attempt: 120 * attempt,
+        mem_mb=cost_mem_mb("spurious_train", 8000),  # a full ImageNet train split's features: 17 GB
+        runtime=cost_runtime("spurious_train", 120),  # the slowest method's (cost.spurious_train_hours)
     conda:
         "../../../envs/clipmend.yaml"
     script:
