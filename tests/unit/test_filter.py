@@ -154,6 +154,30 @@ def test_variant_intervals_rank_a_better_variant_with_a_paired_interval_above_ze
     assert ("text", "heldout_gain_vs_text") not in row.index
 
 
+def test_variant_intervals_draw_objects_on_a_paired_test_split():
+    """Broken change caught: generation_variants drawing test images one by one where each object
+    shows on several backgrounds (an object's images err together: the interval was too narrow)."""
+    rng = np.random.default_rng(0)
+    n, per_object = 300, 5
+    labels = np.repeat(np.arange(n // per_object) % 3, per_object)
+    objects = pd.Series(np.repeat([f"o{i}" for i in range(n // per_object)], per_object), index=np.arange(n))
+    rows = []
+    for strategy, seeds in (("baseline", [0]), ("text", range(5))):
+        for seed in seeds:
+            right = np.repeat(rng.random(n // per_object) < 0.6, per_object)  # an object's images together
+            for part in ("test", "debug_heldout"):
+                rows.append(pd.DataFrame({"model": "m", "strategy": strategy, "seed": seed, "part": part,
+                                          "id": np.arange(n), "label": labels,
+                                          "pred": np.where(right, labels, (labels + 1) % 3)}))
+    predictions = pd.concat(rows, ignore_index=True)
+
+    def width(**kw):
+        row = variant_intervals(predictions, replicates=400, **kw).set_index(["variant", "metric"])
+        return row.loc[("text", "test_accuracy"), "ci_high"] - row.loc[("text", "test_accuracy"), "ci_low"]
+
+    assert width(objects=objects) > 1.3 * width()
+
+
 def test_models_share_one_scores_table_and_filter_images_only_applies_thresholds(tmp_path):
     """Broken change caught: a model's filter scoring its images itself, or a join that misaligns rows."""
     from clipmend.generation.steps import filter_images

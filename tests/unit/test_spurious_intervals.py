@@ -136,3 +136,14 @@ def test_the_readme_says_beats_only_where_the_paired_interval_excludes_zero():
     assert module.verdict(0.004, 0.05) == "beats"
     assert module.verdict(-0.001, 0.05) == "does not differ detectably from"
     assert module.verdict(-0.2, -0.01) == "is beaten by"
+
+
+def test_object_clusters_only_where_an_object_shows_in_several_images():
+    """Broken change caught: a NaN object (an image of no known object) drawn as one object."""
+    labels = np.array([0, 0, 1, 1])
+    found = intervals.object_clusters(["a", "a", "b", "b"], labels)
+    assert found["clusters"].tolist() == ["a", "a", "b", "b"] and found["strata"].tolist() == [0, 0, 1, 1]
+    assert intervals.object_clusters(["a", "b", "c", "d"], labels) == {}  # each image its own object
+    assert intervals.object_clusters(["a", "a", None, "b"], labels) == {}
+    assert intervals.object_clusters(np.array(["a", "a", np.nan, "b"], dtype=object), labels) == {}
+    assert intervals.object_clusters(None, labels) == {}

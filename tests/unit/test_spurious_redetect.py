@@ -97,3 +97,24 @@ def test_targets_resolve_phrases_and_skip_unknown_ones():
 def test_no_attribute_gives_an_empty_table():
     table = redetect([0, 1], [None, None], [True, False], np.ones((2, 2), bool), CLASSES, {})
     assert table.empty and isinstance(table, pd.DataFrame)
+
+
+def test_a_paired_test_split_draws_objects_so_a_within_object_contrast_narrows_the_interval():
+    """Broken change caught: re-detection drawing images one by one on the demo's paired test split.
+    δ compares each object with itself on other backgrounds (with vs without the attribute), so an
+    object hard everywhere cancels out of it; drawing images as if independent ignores that pairing
+    and gives δ a far wider interval than its sampling spread."""
+    rng = np.random.default_rng(0)
+    objects_per_class = 60
+    labels = np.repeat([0, 1], objects_per_class * 3)
+    objects = np.repeat([f"o{i}" for i in range(2 * objects_per_class)], 3)  # each object on 3 backgrounds
+    attributes = np.tile(ATTRIBUTES, 2 * objects_per_class)
+    hard = np.repeat(rng.random(2 * objects_per_class) < 0.5, 3)  # one draw per object
+    before = ~hard | (attributes == "water")
+    after = np.repeat(before[:, None], 3, axis=1)
+    width = {}
+    for name, given in (("images", None), ("objects", objects)):
+        table = redetect(labels, attributes, before, after, CLASSES, {}, min_detect=1, replicates=400, objects=given)
+        row = table[(table["class_name"] == "boot") & (table["attribute"] == "grass")].iloc[0]
+        width[name] = row["delta_before_high"] - row["delta_before_low"]
+    assert width["objects"] < 0.7 * width["images"], width

@@ -32,6 +32,7 @@ rule generation_variant_seeds:
 rule generation_variants:
     input:
         predictions=expand(rules.generation_variant_seeds.output.predictions, model=MODELS, allow_missing=True),
+        index=rules.prepare_data.output.index,  # each test image's object: the bootstrap draws objects
     output:
         **report_outputs("Generation variants", table="results/{dataset}/paper/generation_variants.csv"),
     params:

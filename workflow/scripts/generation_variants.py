@@ -4,4 +4,5 @@ from clipmend.logs import to_file
 from clipmend.reporting.steps import generation_variants
 
 to_file(snakemake.log[0])
-generation_variants(snakemake.input.predictions, snakemake.params.variants, snakemake.output.table)
+generation_variants(snakemake.input.predictions, snakemake.params.variants, snakemake.output.table,
+                    snakemake.input.get("index"))

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from clipmend.data.images import load_image
+from clipmend.data.registry import OBJECT_COLUMN
 from clipmend.generation.filter import filter_quality as quality_row
 from clipmend.io import read_parquet, write_csv
 from clipmend.reporting import plots
@@ -29,13 +30,18 @@ VARIANT_COLUMNS = ["variant", "metric", "mean", "ci_low", "ci_high", "n_seeds"]
 REFERENCE = "text"  # the variant every other one is compared with (paired)
 
 
-def _part_estimates(rows: pd.DataFrame, draws: np.ndarray, rng: np.random.Generator,
-                    replicates: int) -> tuple[dict[str, tuple[float, np.ndarray, int]], dict[str, tuple]]:
-    """Per variant: (mean, replicates, seeds) of accuracy on this part, and its gain over the baseline."""
+def _part_estimates(rows: pd.DataFrame, draws: np.ndarray, rng: np.random.Generator, replicates: int,
+                    objects: pd.Series | None = None) -> tuple[dict[str, tuple[float, np.ndarray, int]], dict[str, tuple]]:
+    """Per variant: (mean, replicates, seeds) of accuracy on this part, and its gain over the baseline.
+
+    ``objects`` (by image id): where a part shows one object in several images (the demo's paired
+    test split), the bootstrap draws objects with all their images, not images one by one."""
     wide = rows.pivot_table(index="id", columns=["strategy", "seed"], values="pred", aggfunc="first")
     labels = rows.drop_duplicates("id").set_index("id")["label"].reindex(wide.index).to_numpy()
     correct = wide.to_numpy() == labels[:, None]
-    counts = intervals.resample_groups(correct, np.zeros(len(wide), dtype=int), replicates, rng)
+    clusters = intervals.object_clusters(None if objects is None else objects.reindex(wide.index).to_numpy(),
+                                         labels)
+    counts = intervals.resample_groups(correct, np.zeros(len(wide), dtype=int), replicates, rng, **clusters)
     obs, boot = intervals.average(counts.observed, counts.sizes), intervals.average(counts.replicates, counts.sizes)
     strategies = wide.columns.get_level_values(0)
     base = int(np.flatnonzero(strategies == "baseline")[0])
@@ -48,10 +54,13 @@ def _part_estimates(rows: pd.DataFrame, draws: np.ndarray, rng: np.random.Genera
     return accuracy, gain
 
 
-def variant_intervals(predictions: pd.DataFrame, replicates: int = intervals.REPLICATES) -> pd.DataFrame:
+def variant_intervals(predictions: pd.DataFrame, replicates: int = intervals.REPLICATES,
+                      objects: pd.Series | None = None) -> pd.DataFrame:
     """Each variant's held-out gain and test accuracy over models, with paired 95% intervals; and each minus ``text``.
 
     ``predictions``: ``variant_head_seeds`` rows of every model (strategy = variant, plus the baseline).
+    ``objects``: the object each image shows, by id (the index's ``object`` column; None: images
+    are drawn one by one).
     """
     if predictions.empty:
         raise ValueError("no variant predictions: every model's generation_variant_seeds file is empty")
@@ -61,8 +70,8 @@ def variant_intervals(predictions: pd.DataFrame, replicates: int = intervals.REP
     rng = np.random.default_rng(0)
     per_model: dict[tuple[str, str], list] = {}
     for _, rows in predictions.groupby("model", sort=True):
-        test, _ = _part_estimates(rows[rows["part"] == "test"], draws, rng, replicates)
-        _, gain = _part_estimates(rows[rows["part"] == "debug_heldout"], draws, rng, replicates)
+        test, _ = _part_estimates(rows[rows["part"] == "test"], draws, rng, replicates, objects)
+        _, gain = _part_estimates(rows[rows["part"] == "debug_heldout"], draws, rng, replicates, objects)
         for metric, values in (("heldout_gain", gain), ("test_accuracy", test)):
             for variant, value in values.items():
                 per_model.setdefault((variant, metric), []).append(value)
@@ -78,9 +87,18 @@ def variant_intervals(predictions: pd.DataFrame, replicates: int = intervals.REP
     return pd.DataFrame(rows, columns=VARIANT_COLUMNS)
 
 
-def generation_variants(predictions: Sequence[PathLike], variants: Sequence[str], out: PathLike) -> pd.DataFrame:
-    """``generation_variants.csv`` from every model's variant seeds, variants in config order."""
-    table = variant_intervals(pd.concat([read_parquet(p) for p in predictions], ignore_index=True))
+def generation_variants(predictions: Sequence[PathLike], variants: Sequence[str], out: PathLike,
+                        index: PathLike | None = None) -> pd.DataFrame:
+    """``generation_variants.csv`` from every model's variant seeds, variants in config order.
+
+    ``index``: the data set's index; its ``object`` column (where there is one) makes the bootstrap
+    draw objects on a paired test split."""
+    objects = None
+    if index is not None:
+        images = read_parquet(index)
+        objects = images.set_index("id")[OBJECT_COLUMN] if OBJECT_COLUMN in images else None
+    table = variant_intervals(pd.concat([read_parquet(p) for p in predictions], ignore_index=True),
+                              objects=objects)
     order = {v: i for i, v in enumerate(variants)}
     table = table.sort_values("variant", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
     write_csv(table, out)

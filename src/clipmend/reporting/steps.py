@@ -129,6 +129,7 @@ def filter_quality(manifests: Sequence[PathLike], table_out: PathLike, grid_out:
     generation.filter_grid(manifests, grid_out)
 
 
-def generation_variants(predictions: Sequence[PathLike], variants: Sequence[str], out: PathLike) -> pd.DataFrame:
+def generation_variants(predictions: Sequence[PathLike], variants: Sequence[str], out: PathLike,
+                        index: PathLike | None = None) -> pd.DataFrame:
     """``generation_variants.csv``: each variant's held-out gain and test accuracy with paired 95% intervals."""
-    return generation.generation_variants(predictions, variants, out)
+    return generation.generation_variants(predictions, variants, out, index)

@@ -151,3 +151,16 @@ def summarize(estimates: Mapping[str, tuple[float, np.ndarray]], pairs: Sequence
             diff = estimates[a][1] - estimates[b][1]
             paired[(a, b)] = (estimates[a][0] - estimates[b][0], *interval(diff, level))
     return single, paired
+
+
+def object_clusters(objects: Sequence | np.ndarray | None, labels: Sequence | np.ndarray) -> dict[str, np.ndarray]:
+    """``resample_groups``' ``clusters`` (the object each image shows) and ``strata`` (its class),
+    where some object shows in several images (a paired test layout); none (``{}``: images drawn
+    one by one) where each image shows its own object or an object is unknown."""
+    if objects is None:
+        return {}
+    objects = np.asarray(objects, dtype=object)
+    known = np.array([o is not None and o == o for o in objects], dtype=bool)  # o != o: NaN
+    if not known.all() or len(set(objects.tolist())) == len(objects):
+        return {}
+    return {"clusters": objects.astype(str), "strata": np.asarray(labels)}

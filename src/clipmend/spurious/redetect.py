@@ -65,12 +65,15 @@ def _verdict(low: float, high: float) -> str:
 
 def redetect(labels: Sequence[int], attributes: Sequence[str], before: Sequence[bool], after: np.ndarray,
              class_names: Sequence[str], targeted: Mapping[int, set[str]], min_detect: int = 10,
-             replicates: int = intervals.REPLICATES, seed: int = 0) -> pd.DataFrame:
+             replicates: int = intervals.REPLICATES, seed: int = 0,
+             objects: Sequence | None = None) -> pd.DataFrame:
     """δ of every class × attribute pair before (one head) and after (one head per seed), with 95% intervals.
 
     ``before`` (N,) and ``after`` (N, S) say whether each image is classified correctly; ``labels``
     and ``attributes`` (its recorded attribute value) are aligned with them. Pairs with fewer than
-    ``min_detect`` images with the attribute, or none without it, are left out. Columns:
+    ``min_detect`` images with the attribute, or none without it, are left out. ``objects``: the
+    object each image shows, where a paired test split shows one on several backgrounds: the
+    bootstrap then draws objects, not images (``intervals.object_clusters``). Columns:
     ``REDETECT_COLUMNS`` (``model`` and ``strategy`` empty: the caller fills them).
     """
     labels = np.asarray(labels)
@@ -84,6 +87,8 @@ def redetect(labels: Sequence[int], attributes: Sequence[str], before: Sequence[
         raise ValueError(f"spurious.detect.min_detect must be >= 1, got {min_detect}")
     keep = pd.notna(values)
     labels, values, after = labels[keep], values[keep].astype(str), after[keep]
+    clusters = intervals.object_clusters(None if objects is None else np.asarray(objects, dtype=object)[keep],
+                                         labels)
     correct = np.column_stack([np.asarray(before, dtype=bool)[keep], after])
     if not len(labels):
         return pd.DataFrame(columns=REDETECT_COLUMNS)
@@ -92,7 +97,7 @@ def redetect(labels: Sequence[int], attributes: Sequence[str], before: Sequence[
     pairs = [(int(n.split("\x00")[0]), n.split("\x00")[1]) for n in names]
     class_ids = {c: i for i, c in enumerate(sorted({c for c, _ in pairs}))}
     class_of = np.array([class_ids[c] for c, _ in pairs])
-    counts = intervals.resample_groups(correct, group, replicates, np.random.default_rng(seed))
+    counts = intervals.resample_groups(correct, group, replicates, np.random.default_rng(seed), **clusters)
     delta, acc = _deltas(counts.observed, counts.sizes, class_of)  # (G, 1 + S)
     delta_boot, acc_boot = _deltas(counts.replicates, counts.sizes, class_of)  # (B, G, 1 + S)
     draws = intervals.seed_draws(replicates, after.shape[1], np.random.default_rng(seed + 1))

@@ -357,11 +357,8 @@ def seed_comparison(predictions: pd.DataFrame, index: pd.DataFrame, heldout: pd.
 
 
 def _object_clusters(test: pd.DataFrame) -> dict[str, np.ndarray]:
-    """``resample_groups``' clusters (the object of each test image) and strata (its class), where
-    some object shows in several test images (a paired layout); none where each image is its own."""
-    if OBJECT_COLUMN not in test or test[OBJECT_COLUMN].isna().any() or not test[OBJECT_COLUMN].duplicated().any():
-        return {}
-    return {"clusters": test[OBJECT_COLUMN].astype(str).to_numpy(), "strata": test["label"].to_numpy()}
+    """``resample_groups``' clusters and strata of the test rows (``intervals.object_clusters``)."""
+    return intervals.object_clusters(test[OBJECT_COLUMN] if OBJECT_COLUMN in test else None, test["label"])
 
 
 def has_groups(index: pd.DataFrame) -> bool:

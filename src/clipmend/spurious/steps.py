@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from clipmend import provenance
-from clipmend.data.registry import has_attribute
+from clipmend.data.registry import OBJECT_COLUMN, has_attribute
 from clipmend.devices import resolve_device
 from clipmend.io import read_json, read_parquet, read_torch, write_csv, write_parquet, write_torch
 from clipmend.run_settings import RunSettings, settled
@@ -619,6 +619,7 @@ def redetect(index: PathLike, classes: PathLike, models: Sequence[str], model_fe
         log.info("the data set records no attribute: nothing to re-detect")
     else:
         attribute = images.set_index("id")["attribute"]
+        objects = images.set_index("id")[OBJECT_COLUMN] if OBJECT_COLUMN in images else None
         resolve = background_resolver(kind)
         for model, features, head, seeded, assigned in zip(models, model_features, failure_heads,
                                                            seed_predictions, assignments):
@@ -635,7 +636,8 @@ def redetect(index: PathLike, classes: PathLike, models: Sequence[str], model_fe
                     raise ValueError(f"{seeded} lacks some test images of {features}; rebuild both")
                 labels = meta["label"].to_numpy()
                 table = again.redetect(labels, attribute.reindex(meta["id"]).to_numpy(), before == labels,
-                                       after == labels[:, None], class_names, targeted, min_detect)
+                                       after == labels[:, None], class_names, targeted, min_detect,
+                                       objects=None if objects is None else objects.reindex(meta["id"]).to_numpy())
                 frames.append(table.assign(model=model, strategy=strategy))
             log.info("%s: targeted attributes %s", model,
                      {class_names[c]: sorted(v) for c, v in sorted(targeted.items())})
