@@ -30,8 +30,11 @@ VARIANT_COLUMNS = ["variant", "metric", "mean", "ci_low", "ci_high", "n_seeds"]
 REFERENCE = "text"  # the variant every other one is compared with (paired)
 
 
+Estimates = dict[str, tuple[float, np.ndarray, int]]  # per variant: mean, bootstrap replicates, seeds
+
+
 def _part_estimates(rows: pd.DataFrame, draws: np.ndarray, rng: np.random.Generator, replicates: int,
-                    objects: pd.Series | None = None) -> tuple[dict[str, tuple[float, np.ndarray, int]], dict[str, tuple]]:
+                    objects: pd.Series | None = None) -> tuple[Estimates, Estimates]:
     """Per variant: (mean, replicates, seeds) of accuracy on this part, and its gain over the baseline.
 
     ``objects`` (by image id): where a part shows one object in several images (the demo's paired
