@@ -552,7 +552,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| throughput | value | basis |")
     print("| --- | --- | --- |")
     for key, value in cpu.items():
-        print(f"| CPU {key} (1 core) | {value:.1f} | {cpu_basis} |")
+        print(f"| CPU {key} (1 core) | {value:.4g} | {cpu_basis} |")
     for key in ("resnet50_b32_images_per_s", "vit_base_patch32_224_b32_images_per_s", "base_rss_gb"):
         if key in measured:
             print(f"| CPU {key} (1 thread) | {measured[key]:.2f} | measured |")
