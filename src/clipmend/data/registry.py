@@ -62,6 +62,11 @@ def has_attribute(index: pd.DataFrame) -> bool:
     return ATTRIBUTE_COLUMN in index.columns and bool(index[ATTRIBUTE_COLUMN].notna().all())
 
 
+def objects_by_id(index: pd.DataFrame) -> pd.Series | None:
+    """The object each image shows, by image id (``OBJECT_COLUMN``); None where the index has none."""
+    return index.set_index("id")[OBJECT_COLUMN] if OBJECT_COLUMN in index.columns else None
+
+
 def has_mask(index: pd.DataFrame) -> bool:
     """True if the index references an object mask for every image."""
     return MASK_COLUMN in index.columns and bool(index[MASK_COLUMN].notna().all())

@@ -225,8 +225,8 @@ def score_generated_images(manifests: Sequence[PathLike], backgrounds: PathLike,
         log.info("%d of them scored before (%s), %d to score", len(before), known, len(todo))
     table = before
     if len(todo) or known is None:
-        # every background any class was proposed (and every prompted one): the same options
-        # whichever sets are scored, so an image's scores do not depend on the job that made them
+        # every background proposed for any class (a prompted one is one of them): the same options
+        # whichever sets a job scores, so the known rows' scores are those this job would give
         options = image_filter.candidate_backgrounds(read_json(backgrounds), list(todo["background"]))
         clip = load_clip(arch, weights, run.device)
         features = extract(clip.encode_images, clip.preprocess, todo["image"].tolist(),

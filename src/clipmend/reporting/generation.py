@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from clipmend.data.images import load_image
-from clipmend.data.registry import OBJECT_COLUMN
+from clipmend.data.registry import objects_by_id
 from clipmend.generation.filter import filter_quality as quality_row
 from clipmend.io import read_parquet, write_csv
 from clipmend.reporting import plots
@@ -96,10 +96,7 @@ def generation_variants(predictions: Sequence[PathLike], variants: Sequence[str]
 
     ``index``: the data set's index; its ``object`` column (where there is one) makes the bootstrap
     draw objects on a paired test split."""
-    objects = None
-    if index is not None:
-        images = read_parquet(index)
-        objects = images.set_index("id")[OBJECT_COLUMN] if OBJECT_COLUMN in images else None
+    objects = None if index is None else objects_by_id(read_parquet(index))
     table = variant_intervals(pd.concat([read_parquet(p) for p in predictions], ignore_index=True),
                               objects=objects)
     order = {v: i for i, v in enumerate(variants)}

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from clipmend import provenance
-from clipmend.data.registry import OBJECT_COLUMN, has_attribute
+from clipmend.data.registry import has_attribute, objects_by_id
 from clipmend.devices import resolve_device
 from clipmend.io import read_json, read_parquet, read_torch, write_csv, write_parquet, write_torch
 from clipmend.run_settings import RunSettings, settled
@@ -232,7 +232,7 @@ def zero_shot_predictions(record: Mapping[str, Any], projections: Any = None) ->
 
     if projections is None:
         projections = _projections(record)
-    return predict(projections, record["image_pre"], torch.as_tensor(record["class_text_pre"]).float())
+    return predict(projections, record["image_pre"], record["class_text_pre"])
 
 
 def _projections(record: Mapping[str, Any], state: Mapping[str, Any] | None = None):
@@ -619,7 +619,7 @@ def redetect(index: PathLike, classes: PathLike, models: Sequence[str], model_fe
         log.info("the data set records no attribute: nothing to re-detect")
     else:
         attribute = images.set_index("id")["attribute"]
-        objects = images.set_index("id")[OBJECT_COLUMN] if OBJECT_COLUMN in images else None
+        objects = objects_by_id(images)
         resolve = background_resolver(kind)
         for model, features, head, seeded, assigned in zip(models, model_features, failure_heads,
                                                            seed_predictions, assignments):
